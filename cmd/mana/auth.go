@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/authapi"
+	"github.com/mana/mana/internal/config"
+	"github.com/mana/mana/internal/httpx"
+	"github.com/mana/mana/internal/kek"
+	"github.com/mana/mana/internal/migrate"
+	"github.com/mana/mana/internal/outbox"
+	"github.com/mana/mana/internal/password"
+	"github.com/mana/mana/internal/store/pg"
+	"github.com/mana/mana/internal/token"
+)
+
+func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error {
+	log = log.With("service", "mana-auth")
+	cfg, err := config.LoadAuth(look)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.KEKIsDevDefault {
+		log.Warn("mana-auth: USING DEV KEK (32 zero bytes). Secrets at rest are NOT protected. Set MANA_AUTH_KEK (base64 of 32 random bytes) before storing real data.")
+	}
+
+	pool, err := openPool(ctx, cfg.DatabaseURL, 20)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if applied, err := migrate.Up(ctx, pool, migrate.Auth); err != nil {
+		return err
+	} else if len(applied) > 0 {
+		log.Info("applied migrations", "migrations", applied)
+	}
+
+	ring, err := kek.NewRing(cfg.KEK)
+	if err != nil {
+		return fmt.Errorf("MANA_AUTH_KEK: %w", err)
+	}
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &outbox.Worker{NotifyURL: cfg.NotifyURL, ServiceKey: cfg.ServiceKey,
+		HTTP: &http.Client{Timeout: 15 * time.Second}, Log: log})
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Schema:  migrate.RiverSchema,
+		Queues:  map[string]river.QueueConfig{outbox.Queue: {MaxWorkers: 4}},
+		Workers: workers,
+		Logger:  log.With("component", "river"),
+	})
+	if err != nil {
+		return fmt.Errorf("job client: %w", err)
+	}
+	store := pg.New(pool, outbox.NewEnqueuer(jobs).Enqueue)
+
+	var betterAuthSecret string
+	if v, ok := look("BETTER_AUTH_SECRET"); ok {
+		betterAuthSecret = v
+	}
+	tokens, err := token.NewIssuer(ctx, token.Config{Store: store, Ring: ring, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience,
+		BetterAuthSecret: betterAuthSecret, Log: log})
+	if err != nil {
+		return err
+	}
+	svc := auth.NewService(auth.Config{
+		Store: store, Hasher: password.NewHasher(password.OWASP, cfg.MaxConcurrentHashes), Tokens: tokens,
+		BaseURL: cfg.BaseURL, Callbacks: auth.NewCallbackPolicy(append([]string{cfg.BaseURL}, cfg.CORSOrigins...)...),
+		Lockout: auth.DefaultLockout, Log: log,
+	})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	authapi.New(authapi.Config{Service: svc, Tokens: tokens, Log: log, TrustedProxies: cfg.TrustedProxies,
+		BaseURL: cfg.BaseURL, Registry: reg}).Routes(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(reg, "mana_auth"),
+		httpx.CORS(cfg.CORSOrigins, "Content-Type, Authorization, X-Service-Key, X-App-Id", mux)))
+
+	if err := jobs.Start(ctx); err != nil {
+		return fmt.Errorf("start job client: %w", err)
+	}
+	serveErr := httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), handler, nil)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := jobs.Stop(stopCtx); err != nil {
+		log.Error("stopping job client", "err", err)
+	}
+	return serveErr
+}
+
+// openPool connects and proves the connection with a real query, so a wrong
+// DATABASE_URL stops the process at start with the cause.
+func openPool(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pc.MaxConns = maxConns
+	pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("DATABASE_URL: cannot reach the database: %w", err)
+	}
+	return pool, nil
+}
+
+// observeHTTP records request counts and latencies by route pattern (never
+// by raw path, which would let clients create unbounded label values).
+func observeHTTP(reg *prometheus.Registry, prefix string) httpx.Observe {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: prefix + "_http_requests_total", Help: "HTTP requests."},
+		[]string{"route", "method", "status"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: prefix + "_http_request_duration_seconds",
+		Help: "HTTP request latency.", Buckets: prometheus.DefBuckets}, []string{"route"})
+	reg.MustRegister(requests, latency)
+	return func(r *http.Request, pattern string, status int, d time.Duration) {
+		if pattern == "" {
+			pattern = "unmatched"
+		}
+		requests.WithLabelValues(pattern, r.Method, fmt.Sprint(status)).Inc()
+		latency.WithLabelValues(pattern).Observe(d.Seconds())
+	}
+}

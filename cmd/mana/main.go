@@ -1,0 +1,67 @@
+// Command mana is the one binary of Mana Auth: `mana serve auth`, `mana serve
+// notify` and the operator commands. This file is wiring only.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage:
+  mana serve auth      run mana-auth (configured by PORT, DATABASE_URL, BASE_URL, MANA_AUTH_KEK, ...)
+  mana serve notify    run mana-notify (configured by PORT, DATABASE_URL, SERVICE_KEY, SMTP_*, ...)
+  mana migrate [up]    apply pending migrations of both services (DATABASE_URL)
+  mana migrate status  list migrations and whether each is applied`
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if err := run(ctx, log, os.Args[1:]); err != nil {
+		var u usageError
+		if errors.As(err, &u) {
+			fmt.Fprintln(os.Stderr, string(u))
+			fmt.Fprintln(os.Stderr, usage)
+			os.Exit(2)
+		}
+		log.Error("mana stopped with an error", "err", err)
+		fmt.Fprintln(os.Stderr, "mana:", err)
+		os.Exit(1)
+	}
+}
+
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
+
+func run(ctx context.Context, log *slog.Logger, args []string) error {
+	if len(args) == 0 {
+		return usageError("missing command")
+	}
+	switch args[0] {
+	case "serve":
+		if len(args) < 2 {
+			return usageError("serve needs a service: auth or notify")
+		}
+		switch args[1] {
+		case "auth":
+			return serveAuth(ctx, log, os.LookupEnv)
+		case "notify":
+			return serveNotify(ctx, log, os.LookupEnv)
+		}
+		return usageError("unknown service " + args[1])
+	case "migrate":
+		return migrateCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
+	case "-h", "--help", "help":
+		fmt.Println(usage)
+		return nil
+	}
+	return usageError("unknown command " + args[0])
+}

@@ -1,0 +1,25 @@
+// Package audit names the security events and their shape. Events are written
+// by the store inside the transaction of the state change they describe, so an
+// event and its change commit together or not at all.
+package audit
+
+// Event types written to auth.security_events.
+const (
+	Register           = "REGISTER"
+	LoginSuccess       = "LOGIN_SUCCESS"
+	LoginFailure       = "LOGIN_FAILURE"
+	AccountLocked      = "ACCOUNT_LOCKED"
+	EmailVerified      = "EMAIL_VERIFIED"
+	Logout             = "LOGOUT"
+	TokenReuseDetected = "TOKEN_REUSE_DETECTED"
+)
+
+// Event is one auth.security_events row. Empty strings are written as SQL
+// NULL (the old service lost every row by binding undefined instead).
+type Event struct {
+	UserID    string
+	Type      string
+	IP        string
+	UserAgent string
+	Metadata  map[string]any
+}

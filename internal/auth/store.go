@@ -1,0 +1,130 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mana/mana/internal/audit"
+)
+
+// ErrNotFound is returned by a store read that matched no row.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a unique key already exists.
+var ErrConflict = errors.New("already exists")
+
+// Store runs units of work. Everything fn does commits together or not at all.
+type Store interface {
+	InTx(ctx context.Context, fn func(Tx) error) error
+	// Ping runs a real query (health checks).
+	Ping(ctx context.Context) error
+}
+
+// User is a row of auth.users with what the flows need.
+type User struct {
+	ID            string
+	Name          string
+	Email         string
+	EmailVerified bool
+	Image         *string
+	Role          string
+	AccessTier    string
+	Kind          string
+	TwoFactor     bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Session is a row of auth.sessions.
+type Session struct {
+	ID         string
+	Token      string
+	UserID     string
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	IP         string
+	UserAgent  string
+	RevokedAt  *time.Time
+	LastActive *time.Time
+}
+
+// RefreshRow is a refresh token with its session, locked for update.
+type RefreshRow struct {
+	SessionID        string
+	UserID           string
+	RotatedAt        *time.Time
+	ExpiresAt        time.Time
+	SessionRevokedAt *time.Time
+	SessionExpiresAt time.Time
+}
+
+// LinkToken is a one-time link (verification or reset); only its hash is stored.
+type LinkToken struct {
+	Hash      []byte
+	Purpose   string
+	UserID    string
+	Email     string
+	Reason    string
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// Mail is an email to hand to mana-notify through the durable outbox.
+type Mail struct {
+	To         string
+	Subject    string
+	HTML       string
+	ExternalID string
+}
+
+// AccountSummary is what /me/data reports about the account.
+type AccountSummary struct {
+	SessionsCount int
+	AccountsCount int
+	Has2FA        bool
+	LastLoginAt   *time.Time
+}
+
+// Tx is the set of operations available inside one transaction.
+type Tx interface {
+	// LockLogin serialises every login decision for one canonical email across
+	// all processes until the transaction ends.
+	LockLogin(ctx context.Context, email string) error
+	// RecentFailures returns the newest failed attempts for email after since, newest first, at most limit.
+	RecentFailures(ctx context.Context, email string, since time.Time, limit int) ([]time.Time, error)
+	InsertFailedAttempt(ctx context.Context, email, ip string) error
+	ClearAttempts(ctx context.Context, email string) error
+
+	UserByEmail(ctx context.Context, email string) (User, error)
+	UserByID(ctx context.Context, id string) (User, error)
+	// LockUser takes a row lock on the user (serialises per-user throttles).
+	LockUser(ctx context.Context, id string) error
+	CredentialHash(ctx context.Context, userID string) (string, error)
+	UpdateCredentialHash(ctx context.Context, userID, hash string) error
+	// InsertUser returns ErrConflict when the email is taken.
+	InsertUser(ctx context.Context, u User, passwordHash string) error
+	MarkEmailVerified(ctx context.Context, userID, email string) (changed bool, err error)
+
+	InsertLinkToken(ctx context.Context, t LinkToken) error
+	// UseLinkToken marks an unused token used and returns it; ErrNotFound when
+	// it never existed or was used already.
+	UseLinkToken(ctx context.Context, hash []byte, purpose string) (LinkToken, error)
+	// LinkTokensSince lists creation times of a user's tokens of purpose and reason after since, newest first.
+	LinkTokensSince(ctx context.Context, userID, purpose, reason string, since time.Time) ([]time.Time, error)
+
+	InsertSession(ctx context.Context, s Session) error
+	SessionByID(ctx context.Context, id string) (Session, error)
+	TouchSession(ctx context.Context, id string) error
+	RevokeSession(ctx context.Context, id string) (revoked bool, err error)
+	InsertRefreshToken(ctx context.Context, hash []byte, sessionID string, expires time.Time) error
+	// RefreshTokenForUpdate locks and returns a refresh token row; ErrNotFound when unknown.
+	RefreshTokenForUpdate(ctx context.Context, hash []byte) (RefreshRow, error)
+	MarkRefreshRotated(ctx context.Context, hash []byte) error
+
+	AccountSummary(ctx context.Context, userID string) (AccountSummary, error)
+
+	InsertEvent(ctx context.Context, e audit.Event) error
+	EnqueueMail(ctx context.Context, m Mail) error
+}

@@ -1,0 +1,354 @@
+package authapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/httpx"
+	"github.com/mana/mana/internal/token"
+)
+
+// maxBody bounds every JSON body of this API; the largest legitimate one
+// (email + 128-char password + name + callback) is far below it.
+const maxBody = 64 << 10
+
+// API serves mana-auth's routes.
+type API struct {
+	svc            *auth.Service
+	tokens         *token.Issuer
+	log            *slog.Logger
+	trustedProxies []netip.Prefix
+	cookieNames    []string
+	logins         *prometheus.CounterVec
+}
+
+// Config wires the API.
+type Config struct {
+	Service        *auth.Service
+	Tokens         *token.Issuer
+	Log            *slog.Logger
+	TrustedProxies []netip.Prefix
+	BaseURL        string
+	Registry       *prometheus.Registry
+}
+
+// New builds the API and registers its metrics.
+func New(c Config) *API {
+	a := &API{svc: c.Service, tokens: c.Tokens, log: c.Log, trustedProxies: c.TrustedProxies}
+	// Cookie names of the old service (seed contract §2.7): __Secure- prefix on https.
+	a.cookieNames = []string{"mana.session_token", "__Secure-mana.session_token"}
+	if strings.HasPrefix(c.BaseURL, "https://") {
+		a.cookieNames = []string{"__Secure-mana.session_token", "mana.session_token"}
+	}
+	a.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mana_auth_logins_total", Help: "Login outcomes.",
+	}, []string{"outcome"})
+	c.Registry.MustRegister(a.logins)
+	return a
+}
+
+// Routes registers every route on mux.
+func (a *API) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/auth/register", a.register)
+	mux.HandleFunc("GET /api/auth/verify-email", a.verifyEmail)
+	mux.HandleFunc("POST /api/v1/auth/resend-verification", a.resendVerification)
+	mux.HandleFunc("POST /api/v1/auth/login", a.login)
+	mux.HandleFunc("POST /api/v1/auth/validate", a.validate)
+	mux.HandleFunc("POST /api/v1/auth/refresh", a.refresh)
+	mux.HandleFunc("POST /api/v1/auth/logout", a.logout)
+	mux.HandleFunc("GET /api/v1/auth/session", a.session)
+	mux.HandleFunc("GET /api/v1/auth/profile", a.session)
+	mux.HandleFunc("GET /api/auth/jwks", a.jwks)
+	mux.HandleFunc("GET /api/v1/auth/jwks", a.jwks)
+	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	mux.Handle("GET /api/v1/me/data", a.requireBearer(a.meData))
+	// Anything else under /api/v1/me/ needs a token first (contract §1.5).
+	mux.Handle("/api/v1/me/", a.requireBearer(func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+		http.NotFound(w, r)
+	}))
+	mux.HandleFunc("GET /health", a.health)
+}
+
+func (a *API) client(r *http.Request) auth.Client {
+	ua := r.UserAgent()
+	if len(ua) > 512 {
+		ua = ua[:512]
+	}
+	return auth.Client{IP: httpx.ClientIP(r, a.trustedProxies), UserAgent: ua}
+}
+
+// ---- JSON shapes ------------------------------------------------------------
+
+type userJSON struct {
+	ID               string    `json:"id"`
+	Name             string    `json:"name"`
+	Email            string    `json:"email"`
+	EmailVerified    bool      `json:"emailVerified"`
+	Image            *string   `json:"image"`
+	CreatedAt        time.Time `json:"createdAt"`
+	UpdatedAt        time.Time `json:"updatedAt"`
+	AccessTier       string    `json:"accessTier"`
+	Kind             string    `json:"kind"`
+	TwoFactorEnabled bool      `json:"twoFactorEnabled"`
+}
+
+func toUserJSON(u auth.User) userJSON {
+	return userJSON{ID: u.ID, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Image: u.Image,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(), AccessTier: u.AccessTier, Kind: u.Kind, TwoFactorEnabled: u.TwoFactor}
+}
+
+// ---- handlers ---------------------------------------------------------------
+
+func (a *API) register(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Email        string `json:"email"`
+		Password     string `json:"password"`
+		Name         string `json:"name"`
+		SourceAppURL string `json:"sourceAppUrl"`
+	}
+	if err := httpx.DecodeJSON(w, r, maxBody, &in, false); err != nil {
+		badBody(w, r, err)
+		return
+	}
+	u, err := a.svc.Register(r.Context(), auth.RegisterInput{Email: in.Email, Password: in.Password, Name: in.Name, CallbackURL: in.SourceAppURL}, a.client(r))
+	if err != nil {
+		a.fail(w, r, "/register", err)
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"token": nil, "user": toUserJSON(u)})
+}
+
+func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	callback, err := a.svc.CheckCallback(q.Get("callbackURL"))
+	if err != nil {
+		a.fail(w, r, "/verify-email", err)
+		return
+	}
+	err = a.svc.VerifyEmail(r.Context(), q.Get("token"), a.client(r))
+	code := ""
+	switch {
+	case err == nil:
+	case errors.Is(err, auth.ErrTokenInvalid):
+		code = "INVALID_TOKEN"
+	case errors.Is(err, auth.ErrTokenExpired):
+		code = "TOKEN_EXPIRED"
+	case errors.Is(err, auth.ErrUserNotFound):
+		code = "USER_NOT_FOUND"
+	default:
+		// The database failed: say so rather than redirect as if the link were bad.
+		a.fail(w, r, "/verify-email", err)
+		return
+	}
+	if code != "" {
+		http.Redirect(w, r, auth.WithQuery(callback, "error", code), http.StatusFound)
+		return
+	}
+	http.Redirect(w, r, callback, http.StatusFound)
+}
+
+func (a *API) resendVerification(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Email        string `json:"email"`
+		SourceAppURL string `json:"sourceAppUrl"`
+	}
+	if err := httpx.DecodeJSON(w, r, maxBody, &in, false); err != nil {
+		badBody(w, r, err)
+		return
+	}
+	if err := a.svc.ResendVerification(r.Context(), in.Email, in.SourceAppURL); err != nil {
+		a.fail(w, r, "/resend-verification", err)
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"success": true})
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if err := httpx.DecodeJSON(w, r, maxBody, &in, false); err != nil {
+		badBody(w, r, err)
+		return
+	}
+	res, err := a.svc.Login(r.Context(), in.Email, in.Password, a.client(r))
+	if err != nil {
+		a.logins.WithLabelValues(loginOutcome(err)).Inc()
+		a.fail(w, r, "/login", err)
+		return
+	}
+	a.logins.WithLabelValues("success").Inc()
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{
+		"redirect": false, "token": res.RefreshToken, "user": toUserJSON(res.User),
+		"accessToken": res.AccessToken, "refreshToken": res.RefreshToken,
+	})
+}
+
+func loginOutcome(err error) string {
+	var locked *auth.LockedError
+	var ve *auth.ValidationError
+	switch {
+	case errors.As(err, &locked):
+		return "locked"
+	case errors.As(err, &ve):
+		return "invalid_request"
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		return "invalid_credentials"
+	case errors.Is(err, auth.ErrEmailNotVerified):
+		return "email_not_verified"
+	case errors.Is(err, auth.ErrUnavailable):
+		return "unavailable"
+	}
+	return "error"
+}
+
+func (a *API) validate(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Token string `json:"token"`
+	}
+	if err := httpx.DecodeJSON(w, r, maxBody, &in, false); err != nil {
+		badBody(w, r, err)
+		return
+	}
+	p, err := a.svc.Authenticate(r.Context(), in.Token)
+	if errors.Is(err, auth.ErrSessionInvalid) {
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"valid": false})
+		return
+	}
+	if err != nil {
+		a.fail(w, r, "/validate", err)
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"valid": true, "payload": p.Payload})
+}
+
+// refreshFrom takes the refresh token from the body, else the session cookie.
+func (a *API) refreshFrom(r *http.Request, body string) string {
+	if body != "" {
+		return body
+	}
+	for _, name := range a.cookieNames {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		RefreshToken string `json:"refreshToken"`
+	}
+	if err := httpx.DecodeJSON(w, r, maxBody, &in, true); err != nil {
+		badBody(w, r, err)
+		return
+	}
+	out, err := a.svc.Refresh(r.Context(), a.refreshFrom(r, in.RefreshToken), a.client(r))
+	if err != nil {
+		a.fail(w, r, "/refresh", err)
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"accessToken": out.AccessToken, "refreshToken": out.RefreshToken})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if !strings.HasPrefix(h, "Bearer ") {
+		return "", false
+	}
+	return strings.TrimSpace(h[len("Bearer "):]), true
+}
+
+func (a *API) logout(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		RefreshToken string `json:"refreshToken"`
+	}
+	if err := httpx.DecodeJSON(w, r, maxBody, &in, true); err != nil {
+		badBody(w, r, err)
+		return
+	}
+	access, _ := bearer(r)
+	err := a.svc.Logout(r.Context(), auth.LogoutInput{AccessToken: access, RefreshToken: a.refreshFrom(r, in.RefreshToken)}, a.client(r))
+	if err != nil {
+		a.fail(w, r, "/logout", err)
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"success": true})
+}
+
+func (a *API) session(w http.ResponseWriter, r *http.Request) {
+	var view auth.SessionView
+	var err error
+	if access, ok := bearer(r); ok {
+		var p auth.Principal
+		if p, err = a.svc.Authenticate(r.Context(), access); err == nil {
+			view, err = a.svc.SessionByID(r.Context(), p)
+		}
+	} else {
+		view, err = a.svc.SessionByRefresh(r.Context(), a.refreshFrom(r, ""))
+	}
+	if errors.Is(err, auth.ErrSessionInvalid) {
+		httpx.WriteJSON(w, r, http.StatusOK, nil) // the old service answers `null`
+		return
+	}
+	if err != nil {
+		a.fail(w, r, "/session", err)
+		return
+	}
+	s := view.Session
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{
+		"session": map[string]any{"id": s.ID, "expiresAt": s.ExpiresAt.UTC(), "createdAt": s.CreatedAt.UTC(), "updatedAt": s.UpdatedAt.UTC(),
+			"ipAddress": s.IP, "userAgent": s.UserAgent, "userId": s.UserID},
+		"user": toUserJSON(view.User),
+	})
+}
+
+func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
+	httpx.WriteJSON(w, r, http.StatusOK, a.tokens.JWKS())
+}
+
+// requireBearer admits a valid access token of a live session (a logged-out
+// session's tokens are refused at once) and fails closed when it cannot check.
+func (a *API) requireBearer(next func(http.ResponseWriter, *http.Request, auth.Principal)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		access, ok := bearer(r)
+		if !ok {
+			httpx.WriteJSON(w, r, http.StatusUnauthorized, map[string]any{"statusCode": 401, "code": "UNAUTHORIZED",
+				"message": "Missing or invalid Authorization header"})
+			return
+		}
+		p, err := a.svc.Authenticate(r.Context(), access)
+		if errors.Is(err, auth.ErrSessionInvalid) {
+			httpx.WriteJSON(w, r, http.StatusUnauthorized, map[string]any{"statusCode": 401, "code": "UNAUTHORIZED",
+				"message": "Invalid or expired token"})
+			return
+		}
+		if err != nil {
+			a.fail(w, r, r.URL.Path, err)
+			return
+		}
+		next(w, r, p)
+	})
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.svc.Ping(ctx); err != nil {
+		a.log.ErrorContext(r.Context(), "health check failed", "err", err)
+		httpx.WriteJSON(w, r, http.StatusServiceUnavailable, map[string]any{"status": "unhealthy", "service": "mana-auth",
+			"timestamp": time.Now().UTC(), "checks": map[string]any{"database": false}})
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"status": "ok", "service": "mana-auth",
+		"timestamp": time.Now().UTC(), "checks": map[string]any{"database": true}})
+}

@@ -1,0 +1,268 @@
+// Package config reads the services' settings from environment variables (the
+// names of the system we replace, seed contract §1.2–1.3) and rejects an
+// invalid value at start with a message that names the variable.
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Lookup reads one variable; os.LookupEnv in production, a map in tests.
+type Lookup func(name string) (string, bool)
+
+// DevKEK is the all-zero key the old service used when none was configured.
+const DevKEK = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+// DefaultServiceKey is the development service key both old services shared.
+const DefaultServiceKey = "dev-service-key"
+
+// Auth is mana-auth's configuration.
+type Auth struct {
+	Port            int
+	DatabaseURL     string
+	BaseURL         string
+	KEK             []byte
+	KEKIsDevDefault bool
+	NotifyURL       string
+	ServiceKey      string
+	CORSOrigins     []string
+	CookieDomain    string
+	JWTAudience     string
+	Production      bool
+	TrustedProxies  []netip.Prefix
+	// MaxConcurrentHashes caps simultaneous password hashes so a login flood
+	// queues instead of exhausting memory (DESIGN.md §6). 0 = number of CPUs.
+	MaxConcurrentHashes int
+}
+
+// Notify is mana-notify's configuration.
+type Notify struct {
+	Port            int
+	DatabaseURL     string
+	ServiceKey      string
+	AuthURL         string
+	SMTPHost        string
+	SMTPPort        int
+	SMTPUser        string
+	SMTPPassword    string
+	SMTPFrom        string
+	SMTPInsecureTLS bool
+	CORSOrigins     []string
+	Production      bool
+}
+
+// reader collects every problem so that one start shows all of them.
+type reader struct {
+	look Lookup
+	errs []error
+}
+
+// str returns the value, treating an empty string as unset (as the old services did).
+func (r *reader) str(name, def string) string {
+	if v, ok := r.look(name); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+func (r *reader) set(name string) bool {
+	v, ok := r.look(name)
+	return ok && strings.TrimSpace(v) != ""
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+func (r *reader) port(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		r.fail(name, "must be a TCP port between 1 and 65535, got %q", v)
+		return def
+	}
+	return n
+}
+
+func (r *reader) integer(name string, def, min int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min {
+		r.fail(name, "must be an integer >= %d, got %q", min, v)
+		return def
+	}
+	return n
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, "must be true or false, got %q", v)
+		return def
+	}
+	return b
+}
+
+func (r *reader) httpURL(name, def string) string {
+	v := r.str(name, def)
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail(name, "must be an absolute http(s) URL, got %q", v)
+		return def
+	}
+	return strings.TrimRight(v, "/")
+}
+
+func (r *reader) dbURL(name, def string, production bool) string {
+	if production && !r.set(name) {
+		r.fail(name, "is required in production")
+		return ""
+	}
+	v := r.str(name, def)
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		r.fail(name, "must be a postgres:// or postgresql:// URL")
+		return def
+	}
+	return v
+}
+
+func (r *reader) origins(name, def string) []string {
+	var out []string
+	for _, o := range strings.Split(r.str(name, def), ",") {
+		o = strings.TrimRight(strings.TrimSpace(o), "/")
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			r.fail(name, "each entry must be an origin like https://app.example, got %q", o)
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func (r *reader) production() bool {
+	return r.str("NODE_ENV", "") == "production" || r.str("MANA_ENV", "") == "production"
+}
+
+func (r *reader) err() error { return errors.Join(r.errs...) }
+
+// LoadAuth reads mana-auth's configuration.
+func LoadAuth(look Lookup) (Auth, error) {
+	r := &reader{look: look}
+	c := Auth{Production: r.production()}
+	c.Port = r.port("PORT", 3001)
+	c.DatabaseURL = r.dbURL("DATABASE_URL", "postgresql://mana:devpassword@localhost:5432/mana_platform", c.Production)
+	// Issuer precedence of the old service: BASE_URL, then JWT_ISSUER.
+	c.BaseURL = r.httpURL("BASE_URL", r.str("JWT_ISSUER", "http://localhost:3001"))
+	c.NotifyURL = r.httpURL("MANA_NOTIFY_URL", "http://localhost:3013")
+	c.ServiceKey = r.str("MANA_SERVICE_KEY", DefaultServiceKey)
+	if c.Production && c.ServiceKey == DefaultServiceKey {
+		r.fail("MANA_SERVICE_KEY", "must be set to a secret value in production (the development default is refused)")
+	}
+	c.CORSOrigins = r.origins("CORS_ORIGINS", "http://localhost:5173")
+	c.CookieDomain = r.str("COOKIE_DOMAIN", "")
+	c.JWTAudience = r.str("JWT_AUDIENCE", "mana")
+	c.MaxConcurrentHashes = r.integer("MANA_MAX_CONCURRENT_HASHES", 0, 0)
+	c.TrustedProxies = r.prefixes("MANA_TRUSTED_PROXIES")
+
+	kek := r.str("MANA_AUTH_KEK", "")
+	switch {
+	case kek == "" && c.Production:
+		r.fail("MANA_AUTH_KEK", "is required in production: base64 of exactly 32 random bytes (for example: openssl rand -base64 32)")
+	case kek == "":
+		kek = DevKEK
+		fallthrough
+	default:
+		key, err := DecodeKEK(kek)
+		if err != nil {
+			r.fail("MANA_AUTH_KEK", "%v", err)
+			break
+		}
+		c.KEK = key
+		c.KEKIsDevDefault = bytes.Equal(key, make([]byte, 32))
+		if c.KEKIsDevDefault && c.Production {
+			r.fail("MANA_AUTH_KEK", "the all-zero development key is refused in production")
+		}
+	}
+	return c, r.err()
+}
+
+// DecodeKEK decodes a base64 key-encryption key and insists on 32 bytes.
+func DecodeKEK(s string) ([]byte, error) {
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("must be standard base64: %w", err)
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("expected 32 bytes after base64 decode, got %d", len(key))
+	}
+	return key, nil
+}
+
+func (r *reader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range strings.Split(r.str(name, ""), ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			addr, err := netip.ParseAddr(p)
+			if err != nil {
+				r.fail(name, "entry %q is neither an IP nor a CIDR", p)
+				continue
+			}
+			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+			continue
+		}
+		pre, err := netip.ParsePrefix(p)
+		if err != nil {
+			r.fail(name, "entry %q is not a CIDR: %v", p, err)
+			continue
+		}
+		out = append(out, pre.Masked())
+	}
+	return out
+}
+
+// LoadNotify reads mana-notify's configuration.
+func LoadNotify(look Lookup) (Notify, error) {
+	r := &reader{look: look}
+	c := Notify{Production: r.production()}
+	c.Port = r.port("PORT", 3040)
+	c.DatabaseURL = r.dbURL("DATABASE_URL", "postgresql://mana:mana@localhost:5432/mana_notify", c.Production)
+	c.ServiceKey = r.str("SERVICE_KEY", DefaultServiceKey)
+	if c.Production && c.ServiceKey == DefaultServiceKey {
+		r.fail("SERVICE_KEY", "must be set to a secret value in production (the development default is refused)")
+	}
+	c.AuthURL = r.httpURL("MANA_AUTH_URL", "http://localhost:3001")
+	c.SMTPHost = r.str("SMTP_HOST", "smtp-relay.brevo.com")
+	c.SMTPPort = r.port("SMTP_PORT", 587)
+	c.SMTPUser = r.str("SMTP_USER", "")
+	c.SMTPPassword = r.str("SMTP_PASSWORD", "")
+	c.SMTPFrom = r.str("SMTP_FROM", "Mana <noreply@mana.how>")
+	c.SMTPInsecureTLS = r.boolean("SMTP_INSECURE_TLS", false)
+	c.CORSOrigins = r.origins("CORS_ORIGINS", "http://localhost:3000,http://localhost:5173")
+	return c, r.err()
+}

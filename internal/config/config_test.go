@@ -1,0 +1,64 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(kv ...string) Lookup {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const testKEK = "bWFuYS1pbnRlZ3JhdGlvbi10ZXN0LWtlay0zMmJ5dGU="
+
+func TestAuthDefaultsInDevelopment(t *testing.T) {
+	c, err := LoadAuth(env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 3001 || c.JWTAudience != "mana" || !c.KEKIsDevDefault || c.Production || c.BaseURL != "http://localhost:3001" {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestAuthProductionRules(t *testing.T) {
+	cases := map[string]struct {
+		env  Lookup
+		want string
+	}{
+		"missing KEK":  {env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s"), "MANA_AUTH_KEK: is required in production"},
+		"short KEK":    {env("MANA_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", "AAAA"), "expected 32 bytes"},
+		"zero KEK":     {env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", DevKEK), "all-zero"},
+		"no database":  {env("NODE_ENV", "production", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", testKEK), "DATABASE_URL: is required"},
+		"default key":  {env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_AUTH_KEK", testKEK), "MANA_SERVICE_KEY"},
+		"bad port":     {env("PORT", "eighty"), "PORT: must be a TCP port"},
+		"bad base url": {env("BASE_URL", "localhost:3001"), "BASE_URL"},
+		"bad origin":   {env("CORS_ORIGINS", "http://ok.example,not a url"), "CORS_ORIGINS"},
+		"bad proxy":    {env("MANA_TRUSTED_PROXIES", "10.0.0.0/33"), "MANA_TRUSTED_PROXIES"},
+		"not base64":   {env("MANA_AUTH_KEK", "%%%"), "MANA_AUTH_KEK: must be standard base64"},
+	}
+	for name, tc := range cases {
+		_, err := LoadAuth(tc.env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to mention %q", name, err, tc.want)
+		}
+	}
+	c, err := LoadAuth(env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", testKEK))
+	if err != nil || c.KEKIsDevDefault || len(c.KEK) != 32 {
+		t.Fatalf("valid production config refused: %v %+v", err, c)
+	}
+}
+
+func TestNotifyConfig(t *testing.T) {
+	c, err := LoadNotify(env("SMTP_PORT", "1026", "SMTP_INSECURE_TLS", "true"))
+	if err != nil || c.SMTPPort != 1026 || !c.SMTPInsecureTLS || c.Port != 3040 {
+		t.Fatalf("LoadNotify = %+v, %v", c, err)
+	}
+	if _, err := LoadNotify(env("SMTP_INSECURE_TLS", "sometimes")); err == nil || !strings.Contains(err.Error(), "SMTP_INSECURE_TLS") {
+		t.Fatalf("bad bool: %v", err)
+	}
+}

@@ -1,0 +1,200 @@
+// Package httpx holds the HTTP plumbing both services share: JSON in and out
+// with size limits, request ids, panic recovery, access logs and the client IP.
+package httpx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// WriteJSON writes v with the status. An encoding failure is logged: the
+// header is already sent, so nothing better can be done for this response.
+func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		slog.ErrorContext(r.Context(), "write json response", "err", err, "path", r.URL.Path)
+	}
+}
+
+// Body errors tell the caller what was wrong with the request body.
+var (
+	ErrBodyTooLarge = errors.New("request body too large")
+	ErrInvalidJSON  = errors.New("invalid JSON body")
+)
+
+// DecodeJSON reads at most limit bytes of JSON into dst. An empty body decodes
+// as an empty object when allowEmpty is set (clients post `{}` or nothing).
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, allowEmpty bool) error {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return ErrBodyTooLarge
+		}
+		return fmt.Errorf("%w: %v", ErrInvalidJSON, err)
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return ErrInvalidJSON
+	}
+	if err := json.Unmarshal(data, dst); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidJSON, err)
+	}
+	return nil
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 1
+
+// RequestID echoes an incoming X-Request-Id (bounded) or makes one.
+func RequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			var b [4]byte
+			_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// RequestIDFrom returns the request id set by RequestID.
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Observe is called once per request with its route pattern, status and duration.
+type Observe func(r *http.Request, pattern string, status int, d time.Duration)
+
+// Logging writes one access-log line per request, recovers panics into a 500
+// (the panic is logged with its value, never swallowed) and reports to observe.
+func Logging(log *slog.Logger, observe Observe, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.ErrorContext(r.Context(), "panic in handler", "panic", fmt.Sprint(p), "path", r.URL.Path, "request_id", RequestIDFrom(r.Context()))
+				if rec.status == 0 {
+					WriteJSON(rec, r, http.StatusInternalServerError, map[string]any{"statusCode": 500, "message": "Internal server error", "code": "INTERNAL"})
+				}
+			}
+			d := time.Since(start)
+			if observe != nil {
+				observe(r, r.Pattern, rec.status, d)
+			}
+			level := slog.LevelInfo
+			if rec.status >= 500 {
+				level = slog.LevelError
+			}
+			log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+				"duration_ms", float64(d.Microseconds())/1000, "request_id", RequestIDFrom(r.Context()))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// CORS answers preflights and sets the allow headers for listed origins only.
+func CORS(origins []string, headers string, next http.Handler) http.Handler {
+	allowed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		allowed[o] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && allowed[origin] {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Add("Vary", "Origin")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, HEAD, PUT, POST, DELETE, PATCH")
+				h.Set("Access-Control-Allow-Headers", headers)
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ClientIP returns the socket peer, or the right-most untrusted address of
+// X-Forwarded-For when the peer is one of the trusted proxies (DESIGN.md §5.9).
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	peer = peer.Unmap()
+	if !isTrusted(peer, trusted) {
+		return peer.String()
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		a = a.Unmap()
+		if !isTrusted(a, trusted) {
+			return a.String()
+		}
+	}
+	return peer.String()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,247 @@
+// Package notify is mana-notify's HTTP API (seed contract §7.1): health,
+// metrics, and the service-key protected notification endpoints.
+package notify
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/mana/mana/internal/httpx"
+	"github.com/mana/mana/internal/notify/delivery"
+	"github.com/mana/mana/internal/notify/metrics"
+	"github.com/mana/mana/internal/notify/store"
+)
+
+// Version is reported by /health (the old service's value).
+const Version = "1.0.0"
+
+// healthTimeout bounds the health query so a hung database answers unhealthy
+// rather than hanging the probe.
+const healthTimeout = 2 * time.Second
+
+// Store is the persistence the API needs.
+type Store interface {
+	Create(ctx context.Context, n store.NewNotification, enqueue store.EnqueueFunc) (store.Created, error)
+	Get(ctx context.Context, id string) (store.Notification, error)
+	Ping(ctx context.Context) error
+}
+
+// JobInserter inserts a job inside a transaction; *river.Client[pgx.Tx] is one.
+type JobInserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Config is what NewHandler needs.
+type Config struct {
+	Store       Store
+	Jobs        JobInserter
+	Metrics     *metrics.Notify
+	Log         *slog.Logger
+	ServiceKey  string
+	CORSOrigins []string
+	// Started is when the service started, for the uptime in /health.
+	Started time.Time
+}
+
+type api struct {
+	Config
+}
+
+// NewHandler returns the complete HTTP handler of mana-notify.
+func NewHandler(cfg Config) http.Handler {
+	a := &api{Config: cfg}
+
+	// Everything under /api/v1/notifications/ sits behind the service key,
+	// unknown paths included, so an unauthenticated caller learns nothing
+	// about which routes exist.
+	notifications := http.NewServeMux()
+	notifications.HandleFunc("POST /api/v1/notifications/send", a.send)
+	notifications.HandleFunc("GET /api/v1/notifications/{id}", a.get)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", a.health)
+	mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	mux.Handle("/api/v1/notifications/", RequireServiceKey(cfg.ServiceKey, notifications))
+
+	var h http.Handler = mux
+	h = httpx.CORS(cfg.CORSOrigins, "Content-Type, Authorization, X-Service-Key", h)
+	h = httpx.Logging(cfg.Log, nil, h)
+	return httpx.RequestID(h)
+}
+
+// ServiceKeyHeader carries the shared secret of internal callers.
+const ServiceKeyHeader = "X-Service-Key"
+
+// RequireServiceKey lets a request through only with the right X-Service-Key.
+// The comparison is of SHA-256 digests in constant time, so neither the
+// content nor the length of the key leaks through timing. The failure body
+// is the contract's quirk: a JSON-looking string served as text/plain.
+func RequireServiceKey(key string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(key))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get(ServiceKeyHeader)))
+		if key == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			http.Error(w, `{"error":"unauthorized: invalid service key"}`, http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type errorBody struct {
+	Success bool        `json:"success"`
+	Error   errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	StatusCode int    `json:"statusCode"`
+	Message    string `json:"message"`
+	Code       string `json:"code"`
+	Timestamp  string `json:"timestamp"`
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	httpx.WriteJSON(w, r, e.Status, errorBody{Error: errorDetail{
+		StatusCode: e.Status, Message: e.Message, Code: e.Code,
+		Timestamp: time.Now().UTC().Format(time.RFC3339),
+	}})
+}
+
+// health answers 503 when the database query fails. The old service always
+// answered 200 (with status "unhealthy" in the body); a load balancer or
+// orchestrator only reads the status code, so that hid a dead database.
+func (a *api) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	err := a.Store.Ping(ctx)
+	status, code := "healthy", http.StatusOK
+	if err != nil {
+		a.Log.ErrorContext(r.Context(), "health check: database unreachable", "err", err)
+		status, code = "unhealthy", http.StatusServiceUnavailable
+	}
+	httpx.WriteJSON(w, r, code, map[string]any{
+		"status":    status,
+		"version":   Version,
+		"service":   "mana-notify",
+		"uptime":    time.Since(a.Started).Seconds(),
+		"timestamp": time.Now().UTC().Format(time.RFC3339),
+		"services":  map[string]bool{"database": err == nil},
+	})
+}
+
+type createdNotification struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func (a *api) send(w http.ResponseWriter, r *http.Request) {
+	var req SendRequest
+	if err := httpx.DecodeJSON(w, r, maxBodyBytes, &req, false); err != nil {
+		if errors.Is(err, httpx.ErrBodyTooLarge) {
+			writeError(w, r, &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
+				Message: "request body too large"})
+			return
+		}
+		writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidBody, Message: "invalid request body"})
+		return
+	}
+	if e := validateSend(&req); e != nil {
+		writeError(w, r, e)
+		return
+	}
+
+	args := delivery.Args{}
+	if req.EmailOptions != nil {
+		args.From, args.ReplyTo = req.EmailOptions.From, req.EmailOptions.ReplyTo
+	}
+	created, err := a.Store.Create(r.Context(), store.NewNotification{
+		UserID: req.UserID, AppID: req.AppID, Channel: store.Channel(req.Channel),
+		Subject: req.Subject, Body: req.Body, Recipient: req.Recipient, ExternalID: req.ExternalID,
+		Priority: store.Priority(req.Priority), Data: req.Data,
+	}, func(ctx context.Context, tx pgx.Tx, id string) error {
+		args.NotificationID = id
+		_, err := a.Jobs.InsertTx(ctx, tx, args, delivery.InsertOpts())
+		return err
+	})
+	if err != nil {
+		a.Log.ErrorContext(r.Context(), "create notification", "err", err, "app_id", req.AppID,
+			"request_id", httpx.RequestIDFrom(r.Context()))
+		writeError(w, r, &apiError{Status: http.StatusInternalServerError, Code: CodeInternal,
+			Message: "failed to create notification"})
+		return
+	}
+	if created.Deduplicated {
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]any{
+			"notification": createdNotification{ID: created.ID, Status: "existing"},
+			"deduplicated": true,
+		})
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusAccepted, map[string]any{
+		"notification": createdNotification{ID: created.ID, Status: string(store.StatusPending)},
+	})
+}
+
+// notificationJSON is the contract's view of a notification: absent optional
+// fields are omitted, data is never returned.
+type notificationJSON struct {
+	ID           string     `json:"id"`
+	UserID       *string    `json:"userId,omitempty"`
+	AppID        string     `json:"appId"`
+	Channel      string     `json:"channel"`
+	TemplateID   *string    `json:"templateId,omitempty"`
+	Subject      *string    `json:"subject,omitempty"`
+	Body         *string    `json:"body,omitempty"`
+	Status       string     `json:"status"`
+	Priority     string     `json:"priority"`
+	ScheduledFor *time.Time `json:"scheduledFor,omitempty"`
+	Recipient    *string    `json:"recipient,omitempty"`
+	ExternalID   *string    `json:"externalId,omitempty"`
+	Attempts     int        `json:"attempts"`
+	DeliveredAt  *time.Time `json:"deliveredAt,omitempty"`
+	ErrorMessage *string    `json:"errorMessage,omitempty"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	UpdatedAt    time.Time  `json:"updatedAt"`
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func toJSON(n store.Notification) notificationJSON {
+	return notificationJSON{
+		ID: n.ID, UserID: n.UserID, AppID: n.AppID, Channel: string(n.Channel), TemplateID: n.TemplateID,
+		Subject: n.Subject, Body: n.Body, Status: string(n.Status), Priority: string(n.Priority),
+		ScheduledFor: utcPtr(n.ScheduledFor), Recipient: n.Recipient, ExternalID: n.ExternalID,
+		Attempts: n.Attempts, DeliveredAt: utcPtr(n.DeliveredAt), ErrorMessage: n.ErrorMessage,
+		CreatedAt: n.CreatedAt.UTC(), UpdatedAt: n.UpdatedAt.UTC(),
+	}
+}
+
+func (a *api) get(w http.ResponseWriter, r *http.Request) {
+	n, err := a.Store.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, r, &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "notification not found"})
+		return
+	}
+	if err != nil {
+		a.Log.ErrorContext(r.Context(), "get notification", "err", err, "request_id", httpx.RequestIDFrom(r.Context()))
+		writeError(w, r, &apiError{Status: http.StatusInternalServerError, Code: CodeInternal,
+			Message: "failed to get notification"})
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"notification": toJSON(n)})
+}

@@ -1,0 +1,152 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mana/mana/internal/notify/store"
+)
+
+// Limits of the stored columns (contract §6.2), checked before any work so an
+// oversized field is a clear 400 instead of a database error.
+const (
+	maxBodyBytes      = 1 << 20 // whole request and the body field
+	maxSubjectChars   = 500
+	maxAppIDChars     = 50
+	maxExternalIDChar = 255
+	maxRecipientChars = 500
+)
+
+// SendRequest is the body of POST /api/v1/notifications/send (contract §7.1).
+type SendRequest struct {
+	Channel        string          `json:"channel"`
+	AppID          string          `json:"appId"`
+	UserID         string          `json:"userId,omitempty"`
+	Recipient      string          `json:"recipient,omitempty"`
+	Recipients     []string        `json:"recipients,omitempty"`
+	Template       string          `json:"template,omitempty"`
+	Subject        string          `json:"subject,omitempty"`
+	Body           string          `json:"body,omitempty"`
+	Data           map[string]any  `json:"data,omitempty"`
+	Priority       string          `json:"priority,omitempty"`
+	ExternalID     string          `json:"externalId,omitempty"`
+	EmailOptions   *EmailOptions   `json:"emailOptions,omitempty"`
+	PushOptions    json.RawMessage `json:"pushOptions,omitempty"`
+	WebhookOptions json.RawMessage `json:"webhookOptions,omitempty"`
+}
+
+// EmailOptions override the sender of one email.
+type EmailOptions struct {
+	From    string `json:"from,omitempty"`
+	ReplyTo string `json:"replyTo,omitempty"`
+}
+
+// apiError is a handler error: its status, machine code and message.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// Machine codes of the error body (our addition to the contract's envelope).
+const (
+	CodeValidation      = "VALIDATION"
+	CodeInvalidBody     = "INVALID_BODY"
+	CodeNotFound        = "NOT_FOUND"
+	CodeNotImplemented  = "NOT_IMPLEMENTED"
+	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
+	CodeInternal        = "INTERNAL"
+)
+
+func invalid(format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: CodeValidation, Message: fmt.Sprintf(format, args...)}
+}
+
+func notImplemented(format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusNotImplemented, Code: CodeNotImplemented, Message: fmt.Sprintf(format, args...)}
+}
+
+// validateSend checks req in a fixed order: first the contract's checks with
+// its exact messages, then our limits, then what this increment delivers.
+func validateSend(req *SendRequest) *apiError {
+	// Contract §7.1, in this order.
+	switch {
+	case req.Channel == "":
+		return invalid("channel is required")
+	case req.Channel != string(store.ChannelEmail) && req.Channel != string(store.ChannelPush) &&
+		req.Channel != string(store.ChannelWebhook):
+		return invalid("channel must be email, push, or webhook")
+	case req.AppID == "":
+		return invalid("appId is required")
+	case req.Recipient == "" && len(req.Recipients) == 0 && req.UserID == "":
+		return invalid("recipient, recipients, or userId is required")
+	case req.Template == "" && req.Body == "":
+		return invalid("template or body is required")
+	}
+
+	// Column limits; characters as Postgres varchar counts them.
+	switch {
+	case utf8.RuneCountInString(req.AppID) > maxAppIDChars:
+		return invalid("appId must be at most %d characters", maxAppIDChars)
+	case utf8.RuneCountInString(req.Subject) > maxSubjectChars:
+		return invalid("subject must be at most %d characters", maxSubjectChars)
+	case utf8.RuneCountInString(req.ExternalID) > maxExternalIDChar:
+		return invalid("externalId must be at most %d characters", maxExternalIDChar)
+	case utf8.RuneCountInString(req.Recipient) > maxRecipientChars:
+		return invalid("recipient must be at most %d characters", maxRecipientChars)
+	case len(req.Body) > maxBodyBytes:
+		return invalid("body must be at most %d bytes", maxBodyBytes)
+	}
+	// Postgres text cannot hold NUL; refuse it here rather than fail in the insert.
+	for _, f := range [...]struct{ name, value string }{{"appId", req.AppID}, {"userId", req.UserID},
+		{"recipient", req.Recipient}, {"subject", req.Subject}, {"body", req.Body}, {"externalId", req.ExternalID}} {
+		if strings.ContainsRune(f.value, 0) {
+			return invalid("%s must not contain NUL characters", f.name)
+		}
+	}
+	switch store.Priority(req.Priority) {
+	case "", store.PriorityLow, store.PriorityNormal, store.PriorityHigh, store.PriorityCritical:
+	default:
+		return invalid("priority must be low, normal, high, or critical")
+	}
+
+	// What this increment delivers: email with a caller-provided body.
+	if req.Channel != string(store.ChannelEmail) {
+		return notImplemented("channel %s is not implemented yet", req.Channel)
+	}
+	if req.Body == "" {
+		return notImplemented("templates are not implemented yet")
+	}
+	if req.Recipient == "" {
+		return invalid("recipient is required for the email channel")
+	}
+	if !isBareAddress(req.Recipient) {
+		return invalid("recipient must be a valid email address")
+	}
+	if o := req.EmailOptions; o != nil {
+		if o.From != "" {
+			if _, err := mail.ParseAddress(o.From); err != nil {
+				return invalid("emailOptions.from must be a valid email address")
+			}
+		}
+		if o.ReplyTo != "" {
+			if _, err := mail.ParseAddress(o.ReplyTo); err != nil {
+				return invalid("emailOptions.replyTo must be a valid email address")
+			}
+		}
+	}
+	return nil
+}
+
+// isBareAddress accepts "user@example.com" only: the recipient is used as the
+// SMTP envelope recipient, where a display name has no place.
+func isBareAddress(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && a.Name == ""
+}

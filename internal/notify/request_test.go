@@ -1,0 +1,111 @@
+package notify
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// validEmail is a request that passes every check; each case breaks one thing.
+func validEmail() SendRequest {
+	return SendRequest{Channel: "email", AppID: "mana-auth", Recipient: "user@example.com",
+		Subject: "Hallo", Body: "<p>Hi</p>"}
+}
+
+func TestValidateSend(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(r *SendRequest)
+		status  int
+		message string
+		// guard names the line of validateSend whose removal makes the case fail.
+		guard string
+	}{
+		{"channel missing", func(r *SendRequest) { r.Channel = "" }, 400, "channel is required",
+			`case req.Channel == "":`},
+		{"channel unknown", func(r *SendRequest) { r.Channel = "sms" }, 400, "channel must be email, push, or webhook",
+			`case req.Channel != string(store.ChannelEmail) && ...`},
+		{"appId missing", func(r *SendRequest) { r.AppID = "" }, 400, "appId is required",
+			`case req.AppID == "":`},
+		{"no recipient at all", func(r *SendRequest) { r.Recipient = "" }, 400, "recipient, recipients, or userId is required",
+			`case req.Recipient == "" && len(req.Recipients) == 0 && req.UserID == "":`},
+		{"no template nor body", func(r *SendRequest) { r.Body = "" }, 400, "template or body is required",
+			`case req.Template == "" && req.Body == "":`},
+		// The contract's order: channel is checked before appId, appId before recipient.
+		{"order: channel before appId", func(r *SendRequest) { r.Channel, r.AppID = "", "" }, 400, "channel is required",
+			`the order of the first switch`},
+		{"order: appId before recipient", func(r *SendRequest) { r.AppID, r.Recipient = "", "" }, 400, "appId is required",
+			`the order of the first switch`},
+		{"appId too long", func(r *SendRequest) { r.AppID = strings.Repeat("a", 51) }, 400, "appId must be at most 50 characters",
+			`case utf8.RuneCountInString(req.AppID) > maxAppIDChars:`},
+		{"subject too long", func(r *SendRequest) { r.Subject = strings.Repeat("ü", 501) }, 400, "subject must be at most 500 characters",
+			`case utf8.RuneCountInString(req.Subject) > maxSubjectChars:`},
+		{"externalId too long", func(r *SendRequest) { r.ExternalID = strings.Repeat("x", 256) }, 400, "externalId must be at most 255 characters",
+			`case utf8.RuneCountInString(req.ExternalID) > maxExternalIDChar:`},
+		{"recipient too long", func(r *SendRequest) { r.Recipient = strings.Repeat("a", 490) + "@example.com" }, 400, "recipient must be at most 500 characters",
+			`case utf8.RuneCountInString(req.Recipient) > maxRecipientChars:`},
+		{"body too long", func(r *SendRequest) { r.Body = strings.Repeat("b", 1<<20+1) }, 400, "body must be at most 1048576 bytes",
+			`case len(req.Body) > maxBodyBytes:`},
+		{"NUL in body", func(r *SendRequest) { r.Body = "a\x00b" }, 400, "body must not contain NUL characters",
+			`if strings.ContainsRune(f.value, 0) {`},
+		{"unknown priority", func(r *SendRequest) { r.Priority = "urgent" }, 400, "priority must be low, normal, high, or critical",
+			`default: return invalid("priority must be ...")`},
+		{"push not implemented", func(r *SendRequest) { r.Channel = "push" }, 501, "channel push is not implemented yet",
+			`if req.Channel != string(store.ChannelEmail) {`},
+		{"webhook not implemented", func(r *SendRequest) { r.Channel = "webhook" }, 501, "channel webhook is not implemented yet",
+			`if req.Channel != string(store.ChannelEmail) {`},
+		{"template without body", func(r *SendRequest) { r.Body, r.Template = "", "auth-welcome" }, 501, "templates are not implemented yet",
+			`if req.Body == "" {`},
+		{"email to userId only", func(r *SendRequest) { r.Recipient, r.UserID = "", "user-1" }, 400, "recipient is required for the email channel",
+			`if req.Recipient == "" {`},
+		{"recipient not an address", func(r *SendRequest) { r.Recipient = "not-an-address" }, 400, "recipient must be a valid email address",
+			`if !isBareAddress(req.Recipient) {`},
+		{"recipient with display name", func(r *SendRequest) { r.Recipient = "Bob <bob@example.com>" }, 400, "recipient must be a valid email address",
+			`return err == nil && a.Address == s && a.Name == ""`},
+		{"recipient with header injection", func(r *SendRequest) { r.Recipient = "a@example.com\r\nBcc: x@example.com" }, 400, "recipient must be a valid email address",
+			`if !isBareAddress(req.Recipient) {`},
+		{"bad from", func(r *SendRequest) { r.EmailOptions = &EmailOptions{From: "nobody"} }, 400, "emailOptions.from must be a valid email address",
+			`if _, err := mail.ParseAddress(o.From); err != nil {`},
+		{"bad replyTo", func(r *SendRequest) { r.EmailOptions = &EmailOptions{ReplyTo: "@@"} }, 400, "emailOptions.replyTo must be a valid email address",
+			`if _, err := mail.ParseAddress(o.ReplyTo); err != nil {`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := validEmail()
+			tt.edit(&req)
+			e := validateSend(&req)
+			if e == nil {
+				t.Fatalf("accepted; the guard %s is missing", tt.guard)
+			}
+			if e.Status != tt.status || e.Message != tt.message {
+				t.Fatalf("got %d %q, want %d %q (guard: %s)", e.Status, e.Message, tt.status, tt.message, tt.guard)
+			}
+			wantCode := CodeValidation
+			if tt.status == http.StatusNotImplemented {
+				wantCode = CodeNotImplemented
+			}
+			if e.Code != wantCode {
+				t.Fatalf("code %q, want %q", e.Code, wantCode)
+			}
+		})
+	}
+}
+
+func TestValidateSendAccepts(t *testing.T) {
+	for name, edit := range map[string]func(r *SendRequest){
+		"minimal":            func(r *SendRequest) {},
+		"limits exactly":     func(r *SendRequest) { r.AppID, r.Subject = strings.Repeat("a", 50), strings.Repeat("ü", 500) },
+		"priority":           func(r *SendRequest) { r.Priority = "high" },
+		"template with body": func(r *SendRequest) { r.Template = "auth-welcome" },
+		"sender overrides": func(r *SendRequest) {
+			r.EmailOptions = &EmailOptions{From: "Mana <a@b.example>", ReplyTo: "c@d.example"}
+		},
+		"recipients plus one rcpt": func(r *SendRequest) { r.Recipients = []string{"x@example.com"} },
+	} {
+		req := validEmail()
+		edit(&req)
+		if e := validateSend(&req); e != nil {
+			t.Errorf("%s: rejected: %v", name, e)
+		}
+	}
+}

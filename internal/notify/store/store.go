@@ -1,0 +1,325 @@
+// Package store persists notifications and their delivery attempts in the
+// notify schema of Postgres (seed contract §6.2).
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Channel is notify.channel_type.
+type Channel string
+
+const (
+	ChannelEmail   Channel = "email"
+	ChannelPush    Channel = "push"
+	ChannelWebhook Channel = "webhook"
+)
+
+// Status is notify.notification_status.
+type Status string
+
+const (
+	StatusPending    Status = "pending"
+	StatusProcessing Status = "processing"
+	StatusDelivered  Status = "delivered"
+	StatusFailed     Status = "failed"
+	StatusCancelled  Status = "cancelled"
+)
+
+// Priority is notify.priority_type.
+type Priority string
+
+const (
+	PriorityLow      Priority = "low"
+	PriorityNormal   Priority = "normal"
+	PriorityHigh     Priority = "high"
+	PriorityCritical Priority = "critical"
+)
+
+// ErrNotFound means no notification has the id (a malformed id included).
+var ErrNotFound = errors.New("notification not found")
+
+// Notification is one row of notify.notifications; nil pointers are NULL.
+// The data column is left out: no reader needs it yet and the contract never
+// returns it.
+type Notification struct {
+	ID           string
+	UserID       *string
+	AppID        string
+	Channel      Channel
+	TemplateID   *string
+	Subject      *string
+	Body         *string
+	Status       Status
+	Priority     Priority
+	ScheduledFor *time.Time
+	Recipient    *string
+	ExternalID   *string
+	Attempts     int
+	DeliveredAt  *time.Time
+	ErrorMessage *string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// NewNotification is what Create stores. Empty strings and a nil Data are
+// stored as NULL, as the old service did for absent fields.
+type NewNotification struct {
+	UserID     string
+	AppID      string
+	Channel    Channel
+	Subject    string
+	Body       string
+	Recipient  string
+	ExternalID string
+	Priority   Priority
+	Data       map[string]any
+}
+
+// EnqueueFunc schedules delivery of the notification inside tx, so that the
+// row and its delivery job commit together or not at all (no lost email).
+type EnqueueFunc func(ctx context.Context, tx pgx.Tx, notificationID string) error
+
+// Created is the outcome of Create.
+type Created struct {
+	ID string
+	// Deduplicated is set when the externalId was already used: ID is then
+	// the earlier notification and nothing new was stored or enqueued.
+	Deduplicated bool
+}
+
+// Store reads and writes the notify schema.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Ping runs a real query, so that health reflects whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Create stores n as pending and calls enqueue in the same transaction. With
+// an ExternalID it claims the key in notify.idempotency_keys first-writer-wins:
+// the unique key, not a read before the insert, decides, so two concurrent
+// requests with one key can never both create a notification.
+func (s *Store) Create(ctx context.Context, n NewNotification, enqueue EnqueueFunc) (created Created, err error) {
+	var data any // NULL unless there is data
+	if n.Data != nil {
+		b, err := json.Marshal(n.Data)
+		if err != nil {
+			return Created{}, fmt.Errorf("encode notification data: %w", err)
+		}
+		data = string(b)
+	}
+	if n.Priority == "" {
+		n.Priority = PriorityNormal
+	}
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Created{}, fmt.Errorf("begin create notification: %w", err)
+	}
+	defer rollbackOnError(ctx, tx, &err)
+
+	var id string
+	err = tx.QueryRow(ctx, `
+		INSERT INTO notify.notifications
+		  (user_id, app_id, channel, subject, body, data, status, priority, recipient, external_id)
+		VALUES (NULLIF($1, ''), $2, $3::notify.channel_type, NULLIF($4, ''), NULLIF($5, ''), $6::jsonb,
+		        'pending', $7::notify.priority_type, NULLIF($8, ''), NULLIF($9, ''))
+		RETURNING id::text`,
+		n.UserID, n.AppID, string(n.Channel), n.Subject, n.Body, data, string(n.Priority), n.Recipient, n.ExternalID,
+	).Scan(&id)
+	if err != nil {
+		return Created{}, fmt.Errorf("insert notification: %w", err)
+	}
+
+	if n.ExternalID != "" {
+		var claimedFor string
+		err = tx.QueryRow(ctx, `
+			INSERT INTO notify.idempotency_keys (external_id, notification_id) VALUES ($1, $2)
+			ON CONFLICT (external_id) DO NOTHING
+			RETURNING notification_id::text`, n.ExternalID, id).Scan(&claimedFor)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			// Another notification owns the key (its transaction has
+			// committed: the insert waited for it). Read its id in a fresh
+			// statement snapshot, then drop our row.
+			var existing string
+			if err = tx.QueryRow(ctx, `SELECT notification_id::text FROM notify.idempotency_keys WHERE external_id = $1`,
+				n.ExternalID).Scan(&existing); err != nil {
+				return Created{}, fmt.Errorf("read notification of external id: %w", err)
+			}
+			if err = tx.Rollback(ctx); err != nil {
+				return Created{}, fmt.Errorf("roll back duplicate notification: %w", err)
+			}
+			return Created{ID: existing, Deduplicated: true}, nil
+		case err != nil:
+			return Created{}, fmt.Errorf("claim external id: %w", err)
+		}
+	}
+
+	if err = enqueue(ctx, tx, id); err != nil {
+		return Created{}, fmt.Errorf("enqueue delivery of %s: %w", id, err)
+	}
+	if err = tx.Commit(ctx); err != nil {
+		return Created{}, fmt.Errorf("commit notification: %w", err)
+	}
+	return Created{ID: id}, nil
+}
+
+// rollbackOnError rolls tx back when the function failed, and adds a failed
+// rollback to the error instead of dropping it.
+func rollbackOnError(ctx context.Context, tx pgx.Tx, err *error) {
+	if *err == nil {
+		return
+	}
+	if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+		*err = errors.Join(*err, fmt.Errorf("roll back: %w", rbErr))
+	}
+}
+
+const notificationColumns = `id::text, user_id, app_id, channel::text, template_id, subject, body, status::text,
+	priority::text, scheduled_for, recipient, external_id, attempts, delivered_at, error_message, created_at, updated_at`
+
+func scanNotification(row pgx.Row) (Notification, error) {
+	var n Notification
+	var channel, status, priority string
+	err := row.Scan(&n.ID, &n.UserID, &n.AppID, &channel, &n.TemplateID, &n.Subject, &n.Body, &status,
+		&priority, &n.ScheduledFor, &n.Recipient, &n.ExternalID, &n.Attempts, &n.DeliveredAt, &n.ErrorMessage,
+		&n.CreatedAt, &n.UpdatedAt)
+	n.Channel, n.Status, n.Priority = Channel(channel), Status(status), Priority(priority)
+	return n, err
+}
+
+// Get returns the notification with id, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (Notification, error) {
+	if !IsUUID(id) {
+		return Notification{}, ErrNotFound
+	}
+	n, err := scanNotification(s.pool.QueryRow(ctx,
+		`SELECT `+notificationColumns+` FROM notify.notifications WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Notification{}, ErrNotFound
+	}
+	if err != nil {
+		return Notification{}, fmt.Errorf("get notification %s: %w", id, err)
+	}
+	return n, nil
+}
+
+// Claim marks the notification processing for attempt number attempt, unless
+// it is already delivered or cancelled; then claimed is false and n holds its
+// current state. The check and the update are one statement, so a concurrent
+// cancel either wins or sees the row processing, never a half state.
+func (s *Store) Claim(ctx context.Context, id string, attempt int) (n Notification, claimed bool, err error) {
+	if !IsUUID(id) {
+		return Notification{}, false, ErrNotFound
+	}
+	n, err = scanNotification(s.pool.QueryRow(ctx, `
+		UPDATE notify.notifications
+		SET status = 'processing', attempts = $2, updated_at = now()
+		WHERE id = $1 AND status NOT IN ('delivered', 'cancelled')
+		RETURNING `+notificationColumns, id, attempt))
+	if errors.Is(err, pgx.ErrNoRows) {
+		n, err = s.Get(ctx, id)
+		if err != nil {
+			return Notification{}, false, err
+		}
+		return n, false, nil
+	}
+	if err != nil {
+		return Notification{}, false, fmt.Errorf("claim notification %s: %w", id, err)
+	}
+	return n, true, nil
+}
+
+// Attempt is the outcome of one delivery attempt.
+type Attempt struct {
+	NotificationID string
+	Number         int
+	Channel        Channel
+	// Err is the delivery failure, nil on success.
+	Err      error
+	Duration time.Duration
+	// NextStatus is what the notification becomes: delivered, pending (a
+	// retry follows) or failed (no attempt left).
+	NextStatus Status
+}
+
+// RecordAttempt writes the delivery log row and the notification's new state
+// in one transaction, so the log and the status never disagree.
+func (s *Store) RecordAttempt(ctx context.Context, a Attempt) (err error) {
+	var errorMessage *string
+	if a.Err != nil {
+		msg := a.Err.Error()
+		errorMessage = &msg
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin record attempt: %w", err)
+	}
+	defer rollbackOnError(ctx, tx, &err)
+
+	if _, err = tx.Exec(ctx, `
+		INSERT INTO notify.delivery_logs (notification_id, attempt_number, channel, success, error_message, duration_ms)
+		VALUES ($1, $2, $3::notify.channel_type, $4, $5, $6)`,
+		a.NotificationID, a.Number, string(a.Channel), a.Err == nil, errorMessage, a.Duration.Milliseconds()); err != nil {
+		return fmt.Errorf("insert delivery log: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE notify.notifications
+		SET status = $2::notify.notification_status,
+		    delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END,
+		    error_message = $3,
+		    updated_at = now()
+		WHERE id = $1`, a.NotificationID, string(a.NextStatus), errorMessage)
+	if err != nil {
+		return fmt.Errorf("update notification status: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		err = fmt.Errorf("update notification status: %w", ErrNotFound)
+		return err
+	}
+	if err = tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit attempt: %w", err)
+	}
+	return nil
+}
+
+// IsUUID reports whether s is a UUID in the 8-4-4-4-12 hex form Postgres
+// prints. Checking it first answers a malformed id with not-found instead of
+// a database error.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,150 @@
+// Package outbox hands mail recorded by auth transactions to mana-notify.
+// The entry is a River job inserted in the same transaction as the user or
+// token it belongs to, so a committed registration always has its mail; the
+// job retries with backoff for as long as notify is unreachable.
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/mana/mana/internal/auth"
+)
+
+// Queue is the River queue of auth's outbox; notify uses its own.
+const Queue = "auth_mail"
+
+// MaxAttempts with backoff capped at maxBackoff keeps retrying for about
+// four hours before the job is discarded (and visible as such in river_job).
+const (
+	MaxAttempts = 60
+	maxBackoff  = 5 * time.Minute
+)
+
+// MailArgs is the outbox entry.
+type MailArgs struct {
+	To         string `json:"to"`
+	Subject    string `json:"subject"`
+	HTML       string `json:"html"`
+	ExternalID string `json:"external_id"`
+}
+
+// Kind names the job type in river_job.kind.
+func (MailArgs) Kind() string { return "auth_mail" }
+
+// InsertOpts routes the job to auth's queue.
+func (MailArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: MaxAttempts}
+}
+
+// Enqueuer inserts outbox entries within a caller's transaction.
+type Enqueuer struct {
+	client *river.Client[pgx.Tx]
+}
+
+// NewEnqueuer wraps a River client.
+func NewEnqueuer(c *river.Client[pgx.Tx]) *Enqueuer { return &Enqueuer{client: c} }
+
+// Enqueue records m in tx.
+func (e *Enqueuer) Enqueue(ctx context.Context, tx pgx.Tx, m auth.Mail) error {
+	_, err := e.client.InsertTx(ctx, tx, MailArgs{To: m.To, Subject: m.Subject, HTML: m.HTML, ExternalID: m.ExternalID}, nil)
+	if err != nil {
+		return fmt.Errorf("insert outbox job: %w", err)
+	}
+	return nil
+}
+
+// Worker delivers MailArgs to mana-notify.
+type Worker struct {
+	river.WorkerDefaults[MailArgs]
+	NotifyURL  string
+	ServiceKey string
+	HTTP       *http.Client
+	Log        *slog.Logger
+}
+
+// NextRetry backs off exponentially from one second up to maxBackoff.
+func (w *Worker) NextRetry(job *river.Job[MailArgs]) time.Time {
+	return time.Now().Add(Backoff(job.Attempt))
+}
+
+// Backoff is the delay after the given (1-based) failed attempt.
+func Backoff(attempt int) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	if attempt > 20 {
+		return maxBackoff
+	}
+	d := time.Second << (attempt - 1)
+	if d > maxBackoff {
+		return maxBackoff
+	}
+	return d
+}
+
+// Timeout bounds one hand-off.
+func (w *Worker) Timeout(*river.Job[MailArgs]) time.Duration { return 15 * time.Second }
+
+// permanentError is a rejection that a retry cannot fix.
+type permanentError struct{ error }
+
+// Work posts the mail to notify. 2xx (including a deduplicated 200) is done;
+// a refusal of the mail itself (400, 413, 422) is permanent and cancels the
+// job loudly; anything else, including a wrong service key, is retried.
+func (w *Worker) Work(ctx context.Context, job *river.Job[MailArgs]) error {
+	err := w.send(ctx, job.Args)
+	if err == nil {
+		return nil
+	}
+	var perm permanentError
+	if errors.As(err, &perm) {
+		w.Log.ErrorContext(ctx, "notify rejected an outbox mail; giving up", "job_id", job.ID, "to", job.Args.To, "err", err)
+		return river.JobCancel(err)
+	}
+	w.Log.WarnContext(ctx, "outbox mail hand-off failed; will retry", "job_id", job.ID, "attempt", job.Attempt,
+		"retry_in", Backoff(job.Attempt).String(), "err", err)
+	return err
+}
+
+func (w *Worker) send(ctx context.Context, m MailArgs) error {
+	body, err := json.Marshal(map[string]any{
+		"channel": "email", "appId": "mana-auth", "recipient": m.To,
+		"subject": m.Subject, "body": m.HTML, "externalId": m.ExternalID,
+	})
+	if err != nil {
+		return permanentError{fmt.Errorf("encode notification: %w", err)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.NotifyURL+"/api/v1/notifications/send", bytes.NewReader(body))
+	if err != nil {
+		return permanentError{fmt.Errorf("build request: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Service-Key", w.ServiceKey)
+	resp, err := w.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("post to notify: %w", err)
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512)) // best effort: only for the error message
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode == 400 || resp.StatusCode == 413 || resp.StatusCode == 422:
+		// The mail itself was refused: retrying the same body cannot succeed.
+		// Auth failures (401/403) stay retryable: a fixed service key delivers them.
+		return permanentError{fmt.Errorf("notify answered %d: %s", resp.StatusCode, snippet)}
+	default:
+		return fmt.Errorf("notify answered %d: %s", resp.StatusCode, snippet)
+	}
+}

@@ -1,0 +1,108 @@
+package password
+
+import (
+	"context"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/scrypt"
+)
+
+// fast keeps unit tests quick; production uses OWASP (see TestOWASPParams).
+var fast = Params{MemoryKiB: 64, Time: 1, Threads: 1}
+
+func TestHashVerifyRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	h := NewHasher(fast, 2)
+	hash, err := h.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=64,t=1,p=1$") {
+		t.Fatalf("unexpected hash format %q", hash)
+	}
+	if ok, err := h.Verify(ctx, "correct horse battery staple", hash); err != nil || !ok {
+		t.Fatalf("Verify(right) = %v, %v", ok, err)
+	}
+	if ok, err := h.Verify(ctx, "correct horse battery stapl", hash); err != nil || ok {
+		t.Fatalf("Verify(wrong) = %v, %v", ok, err)
+	}
+	other, _ := h.Hash(ctx, "correct horse battery staple")
+	if other == hash {
+		t.Fatal("two hashes of one password are equal: the salt is not random")
+	}
+}
+
+func TestNFKCNormalisation(t *testing.T) {
+	// "ﬁ" (U+FB01) normalises to "fi" under NFKC; without Normalize these differ.
+	ctx := context.Background()
+	h := NewHasher(fast, 1)
+	hash, _ := h.Hash(ctx, "ﬁsh-and-chips")
+	if ok, _ := h.Verify(ctx, "fish-and-chips", hash); !ok {
+		t.Fatal("NFKC-equivalent password refused")
+	}
+}
+
+func TestUnknownUserNeverMatches(t *testing.T) {
+	h := NewHasher(fast, 1)
+	if ok, err := h.Verify(context.Background(), "anything", ""); ok || err != nil {
+		t.Fatalf("Verify against no hash = %v, %v; want false, nil", ok, err)
+	}
+}
+
+func TestBetterAuthScryptHashesVerify(t *testing.T) {
+	// Build a hash the way Better Auth stores it (seed contract §3.4): the
+	// ASCII of the hex salt is the scrypt salt.
+	salt := "0123456789abcdef0123456789abcdef"
+	key, err := scrypt.Key([]byte("TestPassword123!"), []byte(salt), 16384, 16, 1, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := salt + ":" + hex.EncodeToString(key)
+	h := NewHasher(fast, 1)
+	if ok, err := h.Verify(context.Background(), "TestPassword123!", stored); err != nil || !ok {
+		t.Fatalf("legacy hash refused: %v %v", ok, err)
+	}
+	if ok, _ := h.Verify(context.Background(), "TestPassword123?", stored); ok {
+		t.Fatal("legacy hash accepted a wrong password")
+	}
+	if !h.NeedsRehash(stored) {
+		t.Fatal("legacy hash not marked for upgrade")
+	}
+}
+
+func TestMalformedHashIsAnError(t *testing.T) {
+	h := NewHasher(fast, 1)
+	for _, bad := range []string{"$argon2id$v=19$m=1$x", "nothex:zz", "plain"} {
+		if _, err := h.Verify(context.Background(), "pw", bad); err == nil {
+			t.Errorf("Verify(%q) gave no error", bad)
+		}
+	}
+}
+
+func TestOWASPParams(t *testing.T) {
+	if OWASP.MemoryKiB < 19*1024 || OWASP.Time < 2 || OWASP.Threads < 1 {
+		t.Fatalf("OWASP params weakened: %+v", OWASP)
+	}
+}
+
+func TestHasherHonoursCancellation(t *testing.T) {
+	h := NewHasher(fast, 1)
+	h.slots <- struct{}{} // occupy the only slot
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.Hash(ctx, "pw"); err == nil {
+		t.Fatal("Hash ran although every slot was taken and the context was done")
+	}
+}
+
+func BenchmarkHashOWASP(b *testing.B) {
+	h := NewHasher(OWASP, 1)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := h.Hash(ctx, "TestPassword123!"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

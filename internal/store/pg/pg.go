@@ -1,0 +1,391 @@
+// Package pg is the PostgreSQL implementation of the auth store: plain SQL
+// over pgx, one transaction per unit of work.
+package pg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mana/mana/internal/audit"
+	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/randid"
+	"github.com/mana/mana/internal/token"
+)
+
+// Enqueue records a mail in the outbox inside tx (River's InsertTx).
+type Enqueue func(ctx context.Context, tx pgx.Tx, m auth.Mail) error
+
+// Store implements auth.Store and token.KeyStore.
+type Store struct {
+	pool    *pgxpool.Pool
+	enqueue Enqueue
+}
+
+// New returns a store over pool; enqueue writes outbox entries.
+func New(pool *pgxpool.Pool, enqueue Enqueue) *Store { return &Store{pool: pool, enqueue: enqueue} }
+
+var (
+	_ auth.Store     = (*Store)(nil)
+	_ token.KeyStore = (*Store)(nil)
+)
+
+// InTx runs fn in one READ COMMITTED transaction and commits if fn returns nil.
+func (s *Store) InTx(ctx context.Context, fn func(auth.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(&txn{tx: tx, enqueue: s.enqueue}); err != nil {
+		if rbErr := tx.Rollback(ctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		}
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Ping runs a real query.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// LoadKeys reads auth.jwks, oldest first.
+func (s *Store) LoadKeys(ctx context.Context) ([]token.StoredKey, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, public_key, private_key, coalesce(kek_id, ''), created_at FROM auth.jwks ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("load jwks: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (token.StoredKey, error) {
+		var k token.StoredKey
+		err := r.Scan(&k.ID, &k.PublicKey, &k.PrivateKey, &k.KEKID, &k.CreatedAt)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load jwks: %w", err)
+	}
+	return keys, nil
+}
+
+// InsertKey stores a signing key.
+func (s *Store) InsertKey(ctx context.Context, k token.StoredKey) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO auth.jwks (id, public_key, private_key, kek_id) VALUES ($1, $2, $3, $4)`,
+		k.ID, k.PublicKey, k.PrivateKey, k.KEKID)
+	if err != nil {
+		return fmt.Errorf("insert jwks: %w", err)
+	}
+	return nil
+}
+
+// keyLockKey is an arbitrary constant: the advisory lock guarding signing-key creation.
+const keyLockKey int64 = 0x6d616e615f6a776b // "mana_jwk"
+
+// WithKeyLock runs fn holding a session advisory lock on one connection.
+func (s *Store) WithKeyLock(ctx context.Context, fn func() error) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("signing-key lock: connect: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, keyLockKey); err != nil {
+		return fmt.Errorf("signing-key lock: %w", err)
+	}
+	defer func() {
+		if _, unlockErr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, keyLockKey); unlockErr != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck // closing releases the lock; the unlock error is reported
+			err = errors.Join(err, fmt.Errorf("signing-key unlock: %w", unlockErr))
+		}
+	}()
+	return fn()
+}
+
+type txn struct {
+	tx      pgx.Tx
+	enqueue Enqueue
+}
+
+// null binds "" as SQL NULL: the old service lost its audit rows by binding
+// undefined into a collapsed parameter slot.
+func null(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return auth.ErrNotFound
+	}
+	return err
+}
+
+func (t *txn) LockLogin(ctx context.Context, email string) error {
+	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('mana.login:' || $1, 0))`, email); err != nil {
+		return fmt.Errorf("lock login of %q: %w", email, err)
+	}
+	return nil
+}
+
+func (t *txn) RecentFailures(ctx context.Context, email string, since time.Time, limit int) ([]time.Time, error) {
+	rows, err := t.tx.Query(ctx, `SELECT attempted_at FROM auth.login_attempts
+		WHERE email = $1 AND successful = false AND attempted_at > $2
+		ORDER BY attempted_at DESC LIMIT $3`, email, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read login attempts: %w", err)
+	}
+	times, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		return nil, fmt.Errorf("read login attempts: %w", err)
+	}
+	return times, nil
+}
+
+func (t *txn) InsertFailedAttempt(ctx context.Context, email, ip string) error {
+	// No id: it is a serial. Supplying one is exactly the old service's bug.
+	if _, err := t.tx.Exec(ctx, `INSERT INTO auth.login_attempts (email, ip_address, successful) VALUES ($1, $2, false)`, email, null(ip)); err != nil {
+		return fmt.Errorf("record login attempt: %w", err)
+	}
+	return nil
+}
+
+func (t *txn) ClearAttempts(ctx context.Context, email string) error {
+	if _, err := t.tx.Exec(ctx, `DELETE FROM auth.login_attempts WHERE email = $1`, email); err != nil {
+		return fmt.Errorf("clear login attempts: %w", err)
+	}
+	return nil
+}
+
+const userColumns = `id, name, email, email_verified, image, role::text, access_tier::text, kind::text,
+	coalesce(two_factor_enabled, false), created_at, updated_at`
+
+func scanUser(row pgx.Row) (auth.User, error) {
+	var u auth.User
+	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.EmailVerified, &u.Image, &u.Role, &u.AccessTier, &u.Kind, &u.TwoFactor, &u.CreatedAt, &u.UpdatedAt)
+	return u, err
+}
+
+func (t *txn) UserByEmail(ctx context.Context, email string) (auth.User, error) {
+	u, err := scanUser(t.tx.QueryRow(ctx, `SELECT `+userColumns+` FROM auth.users WHERE email = $1`, email))
+	if err != nil {
+		return auth.User{}, fmt.Errorf("user by email: %w", notFound(err))
+	}
+	return u, nil
+}
+
+func (t *txn) UserByID(ctx context.Context, id string) (auth.User, error) {
+	u, err := scanUser(t.tx.QueryRow(ctx, `SELECT `+userColumns+` FROM auth.users WHERE id = $1`, id))
+	if err != nil {
+		return auth.User{}, fmt.Errorf("user by id: %w", notFound(err))
+	}
+	return u, nil
+}
+
+func (t *txn) LockUser(ctx context.Context, id string) error {
+	var got string
+	if err := t.tx.QueryRow(ctx, `SELECT id FROM auth.users WHERE id = $1 FOR UPDATE`, id).Scan(&got); err != nil {
+		return fmt.Errorf("lock user: %w", notFound(err))
+	}
+	return nil
+}
+
+func (t *txn) CredentialHash(ctx context.Context, userID string) (string, error) {
+	var hash *string
+	err := t.tx.QueryRow(ctx, `SELECT password FROM auth.accounts WHERE user_id = $1 AND provider_id = 'credential'
+		ORDER BY created_at LIMIT 1`, userID).Scan(&hash)
+	if err != nil {
+		return "", fmt.Errorf("credential of user: %w", notFound(err))
+	}
+	if hash == nil {
+		return "", nil
+	}
+	return *hash, nil
+}
+
+func (t *txn) UpdateCredentialHash(ctx context.Context, userID, hash string) error {
+	_, err := t.tx.Exec(ctx, `UPDATE auth.accounts SET password = $2, updated_at = now() WHERE user_id = $1 AND provider_id = 'credential'`, userID, hash)
+	if err != nil {
+		return fmt.Errorf("update credential: %w", err)
+	}
+	return nil
+}
+
+func (t *txn) InsertUser(ctx context.Context, u auth.User, passwordHash string) error {
+	tag, err := t.tx.Exec(ctx, `INSERT INTO auth.users (id, name, email, email_verified, role, access_tier, kind, two_factor_enabled, created_at, updated_at)
+		VALUES ($1, $2, $3, false, 'user', 'public', 'human', false, $4, $4) ON CONFLICT (email) DO NOTHING`, u.ID, u.Name, u.Email, u.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("insert user: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return auth.ErrConflict
+	}
+	_, err = t.tx.Exec(ctx, `INSERT INTO auth.accounts (id, account_id, provider_id, user_id, password, created_at, updated_at)
+		VALUES ($1, $2, 'credential', $2, $3, $4, $4)`, randid.UserID(), u.ID, passwordHash, u.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("insert credential account: %w", err)
+	}
+	return nil
+}
+
+func (t *txn) MarkEmailVerified(ctx context.Context, userID, email string) (bool, error) {
+	var was bool
+	err := t.tx.QueryRow(ctx, `SELECT email_verified FROM auth.users WHERE id = $1 AND email = $2 FOR UPDATE`, userID, email).Scan(&was)
+	if err != nil {
+		return false, fmt.Errorf("verify email: %w", notFound(err))
+	}
+	if was {
+		return false, nil
+	}
+	if _, err := t.tx.Exec(ctx, `UPDATE auth.users SET email_verified = true, updated_at = now() WHERE id = $1`, userID); err != nil {
+		return false, fmt.Errorf("verify email: %w", err)
+	}
+	return true, nil
+}
+
+func (t *txn) InsertLinkToken(ctx context.Context, l auth.LinkToken) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO auth.link_tokens (token_hash, purpose, user_id, email, reason, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, l.Hash, l.Purpose, l.UserID, l.Email, l.Reason, l.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("insert link token: %w", err)
+	}
+	return nil
+}
+
+func (t *txn) UseLinkToken(ctx context.Context, hash []byte, purpose string) (auth.LinkToken, error) {
+	l := auth.LinkToken{Hash: hash, Purpose: purpose}
+	err := t.tx.QueryRow(ctx, `UPDATE auth.link_tokens SET used_at = now()
+		WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL
+		RETURNING user_id, email, reason, expires_at, used_at`, hash, purpose).Scan(&l.UserID, &l.Email, &l.Reason, &l.ExpiresAt, &l.UsedAt)
+	if err != nil {
+		return auth.LinkToken{}, fmt.Errorf("use link token: %w", notFound(err))
+	}
+	return l, nil
+}
+
+func (t *txn) LinkTokensSince(ctx context.Context, userID, purpose, reason string, since time.Time) ([]time.Time, error) {
+	rows, err := t.tx.Query(ctx, `SELECT created_at FROM auth.link_tokens
+		WHERE user_id = $1 AND purpose = $2 AND reason = $3 AND created_at > $4 ORDER BY created_at DESC`, userID, purpose, reason, since)
+	if err != nil {
+		return nil, fmt.Errorf("read link tokens: %w", err)
+	}
+	times, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		return nil, fmt.Errorf("read link tokens: %w", err)
+	}
+	return times, nil
+}
+
+func (t *txn) InsertSession(ctx context.Context, s auth.Session) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO auth.sessions (id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id, last_activity_at)
+		VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $4)`, s.ID, s.ExpiresAt, s.Token, s.CreatedAt, null(s.IP), null(s.UserAgent), s.UserID)
+	if err != nil {
+		return fmt.Errorf("insert session: %w", err)
+	}
+	return nil
+}
+
+func (t *txn) SessionByID(ctx context.Context, id string) (auth.Session, error) {
+	var s auth.Session
+	var ip, ua *string
+	err := t.tx.QueryRow(ctx, `SELECT id, token, user_id, expires_at, created_at, updated_at, ip_address, user_agent, revoked_at, last_activity_at
+		FROM auth.sessions WHERE id = $1`, id).Scan(&s.ID, &s.Token, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.UpdatedAt, &ip, &ua, &s.RevokedAt, &s.LastActive)
+	if err != nil {
+		return auth.Session{}, fmt.Errorf("session by id: %w", notFound(err))
+	}
+	if ip != nil {
+		s.IP = *ip
+	}
+	if ua != nil {
+		s.UserAgent = *ua
+	}
+	return s, nil
+}
+
+func (t *txn) TouchSession(ctx context.Context, id string) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE auth.sessions SET last_activity_at = now(), updated_at = now() WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
+}
+
+func (t *txn) RevokeSession(ctx context.Context, id string) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), updated_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
+	if err != nil {
+		return false, fmt.Errorf("revoke session: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (t *txn) InsertRefreshToken(ctx context.Context, hash []byte, sessionID string, expires time.Time) error {
+	if _, err := t.tx.Exec(ctx, `INSERT INTO auth.refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)`, hash, sessionID, expires); err != nil {
+		return fmt.Errorf("insert refresh token: %w", err)
+	}
+	return nil
+}
+
+func (t *txn) RefreshTokenForUpdate(ctx context.Context, hash []byte) (auth.RefreshRow, error) {
+	var r auth.RefreshRow
+	err := t.tx.QueryRow(ctx, `SELECT rt.session_id, s.user_id, rt.rotated_at, rt.expires_at, s.revoked_at, s.expires_at
+		FROM auth.refresh_tokens rt JOIN auth.sessions s ON s.id = rt.session_id
+		WHERE rt.token_hash = $1 FOR UPDATE OF rt, s`, hash).Scan(&r.SessionID, &r.UserID, &r.RotatedAt, &r.ExpiresAt, &r.SessionRevokedAt, &r.SessionExpiresAt)
+	if err != nil {
+		return auth.RefreshRow{}, fmt.Errorf("refresh token: %w", notFound(err))
+	}
+	return r, nil
+}
+
+func (t *txn) MarkRefreshRotated(ctx context.Context, hash []byte) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE auth.refresh_tokens SET rotated_at = now() WHERE token_hash = $1`, hash); err != nil {
+		return fmt.Errorf("rotate refresh token: %w", err)
+	}
+	return nil
+}
+
+func (t *txn) AccountSummary(ctx context.Context, userID string) (auth.AccountSummary, error) {
+	var a auth.AccountSummary
+	err := t.tx.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM auth.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()),
+		(SELECT count(*) FROM auth.accounts WHERE user_id = $1),
+		coalesce((SELECT bool_or(enabled) FROM auth.two_factor_auth WHERE user_id = $1), false),
+		(SELECT max(last_activity_at) FROM auth.sessions WHERE user_id = $1)`, userID).Scan(&a.SessionsCount, &a.AccountsCount, &a.Has2FA, &a.LastLoginAt)
+	if err != nil {
+		return auth.AccountSummary{}, fmt.Errorf("account summary: %w", err)
+	}
+	return a, nil
+}
+
+func (t *txn) InsertEvent(ctx context.Context, e audit.Event) error {
+	meta := e.Metadata
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("encode %s event metadata: %w", e.Type, err)
+	}
+	_, err = t.tx.Exec(ctx, `INSERT INTO auth.security_events (user_id, event_type, ip_address, user_agent, metadata)
+		VALUES ($1, $2, $3, $4, $5)`, null(e.UserID), e.Type, null(e.IP), null(e.UserAgent), b)
+	if err != nil {
+		return fmt.Errorf("write %s security event: %w", e.Type, err)
+	}
+	return nil
+}
+
+func (t *txn) EnqueueMail(ctx context.Context, m auth.Mail) error {
+	if err := t.enqueue(ctx, t.tx, m); err != nil {
+		return fmt.Errorf("enqueue mail: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,320 @@
+// Package token mints and verifies the EdDSA (Ed25519) access tokens and
+// publishes the JWKS. Signing keys live in auth.jwks with the private half
+// sealed under the KEK ring; every replica can verify every replica's tokens.
+package token
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mana/mana/internal/kek"
+	"github.com/mana/mana/internal/randid"
+)
+
+// TTL is the access token lifetime of the old service (15 minutes).
+const TTL = 15 * time.Minute
+
+// Claims are the access token's claims (seed contract §4.1, plus jti).
+type Claims struct {
+	Iat   int64  `json:"iat"`
+	Sub   string `json:"sub"`
+	Email string `json:"email"`
+	Role  string `json:"role"`
+	Sid   string `json:"sid"`
+	Tier  string `json:"tier"`
+	Exp   int64  `json:"exp"`
+	Iss   string `json:"iss"`
+	Aud   string `json:"aud"`
+	Jti   string `json:"jti"`
+}
+
+// StoredKey is one row of auth.jwks.
+type StoredKey struct {
+	ID         string
+	PublicKey  string // JSON of the public JWK
+	PrivateKey string // sealed private key (format depends on KEKID)
+	KEKID      string // empty for rows written by the old service
+	CreatedAt  time.Time
+}
+
+// KeyStore persists signing keys.
+type KeyStore interface {
+	LoadKeys(ctx context.Context) ([]StoredKey, error)
+	InsertKey(ctx context.Context, k StoredKey) error
+	// WithKeyLock runs fn while holding a lock shared by every process, so
+	// replicas starting together create one signing key, not one each.
+	WithKeyLock(ctx context.Context, fn func() error) error
+}
+
+// Errors of Verify; all mean "not a valid token" to callers.
+var (
+	ErrMalformed  = errors.New("token: malformed")
+	ErrSignature  = errors.New("token: bad signature")
+	ErrExpired    = errors.New("token: expired")
+	ErrClaims     = errors.New("token: wrong issuer or audience")
+	ErrUnknownKey = errors.New("token: unknown key id")
+)
+
+type publicJWK struct {
+	Alg string `json:"alg,omitempty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Kty string `json:"kty"`
+	Kid string `json:"kid,omitempty"`
+}
+
+// Issuer signs and verifies tokens.
+type Issuer struct {
+	store    KeyStore
+	ring     *kek.Ring
+	legacy   []byte // SHA-256 of BETTER_AUTH_SECRET, to open the old service's keys; may be nil
+	issuer   string
+	audience string
+	now      func() time.Time
+	log      *slog.Logger
+
+	mu         sync.RWMutex
+	signKID    string
+	signKey    ed25519.PrivateKey
+	public     map[string]ed25519.PublicKey
+	order      []string // kids, oldest first, for JWKS
+	lastReload time.Time
+}
+
+// Config configures an Issuer.
+type Config struct {
+	Store    KeyStore
+	Ring     *kek.Ring
+	Issuer   string
+	Audience string
+	// BetterAuthSecret, when set, opens signing keys the old service stored.
+	BetterAuthSecret string
+	Log              *slog.Logger
+	Now              func() time.Time
+}
+
+// NewIssuer loads the keys and makes sure one can sign, creating it if needed.
+func NewIssuer(ctx context.Context, c Config) (*Issuer, error) {
+	iss := &Issuer{store: c.Store, ring: c.Ring, issuer: c.Issuer, audience: c.Audience, now: c.Now, log: c.Log}
+	if iss.now == nil {
+		iss.now = time.Now
+	}
+	if c.BetterAuthSecret != "" {
+		iss.legacy = legacyKey(c.BetterAuthSecret)
+	}
+	err := c.Store.WithKeyLock(ctx, func() error {
+		if err := iss.reload(ctx); err != nil {
+			return err
+		}
+		if iss.signKey == nil {
+			return iss.createKey(ctx)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return iss, nil
+}
+
+func (i *Issuer) createKey(ctx context.Context) error {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("token: generate signing key: %w", err)
+	}
+	id := randid.ID(32)
+	pubJSON, err := json.Marshal(publicJWK{Crv: "Ed25519", X: b64(pub), Kty: "OKP"})
+	if err != nil {
+		return fmt.Errorf("token: encode public key: %w", err)
+	}
+	sealed, kekID := i.ring.Seal(priv.Seed(), []byte("auth.jwks:"+id))
+	k := StoredKey{ID: id, PublicKey: string(pubJSON), PrivateKey: base64.StdEncoding.EncodeToString(sealed), KEKID: kekID}
+	if err := i.store.InsertKey(ctx, k); err != nil {
+		return fmt.Errorf("token: store signing key: %w", err)
+	}
+	i.log.Info("created a JWT signing key", "kid", id, "kek_id", kekID)
+	return i.reload(ctx)
+}
+
+// reload reads every key: all are published and accepted; the newest one
+// whose private half we can open signs.
+func (i *Issuer) reload(ctx context.Context) error {
+	keys, err := i.store.LoadKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("token: load signing keys: %w", err)
+	}
+	public := make(map[string]ed25519.PublicKey, len(keys))
+	order := make([]string, 0, len(keys))
+	var signKID string
+	var signKey ed25519.PrivateKey
+	var signAt time.Time
+	for _, k := range keys {
+		var jwk publicJWK
+		if err := json.Unmarshal([]byte(k.PublicKey), &jwk); err != nil || jwk.Crv != "Ed25519" {
+			i.log.Error("skipping a signing key with an unreadable public key", "kid", k.ID, "err", err)
+			continue
+		}
+		x, err := base64.RawURLEncoding.DecodeString(jwk.X)
+		if err != nil || len(x) != ed25519.PublicKeySize {
+			i.log.Error("skipping a signing key with a malformed public key", "kid", k.ID, "err", err)
+			continue
+		}
+		public[k.ID] = ed25519.PublicKey(x)
+		order = append(order, k.ID)
+		priv, err := i.openPrivate(k)
+		if err != nil {
+			// Published for verification still; it just cannot sign here.
+			i.log.Warn("signing key cannot be opened with the configured secrets; it stays published for verification", "kid", k.ID, "kek_id", k.KEKID, "err", err)
+			continue
+		}
+		if signKey == nil || k.CreatedAt.After(signAt) {
+			signKID, signKey, signAt = k.ID, priv, k.CreatedAt
+		}
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.public, i.order, i.lastReload = public, order, i.now()
+	if signKey != nil {
+		i.signKID, i.signKey = signKID, signKey
+	}
+	return nil
+}
+
+func (i *Issuer) openPrivate(k StoredKey) (ed25519.PrivateKey, error) {
+	if k.KEKID == "" {
+		return openLegacyPrivate(i.legacy, k.PrivateKey)
+	}
+	sealed, err := base64.StdEncoding.DecodeString(k.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("decode sealed key: %w", err)
+	}
+	seed, err := i.ring.Open(k.KEKID, sealed, []byte("auth.jwks:"+k.ID))
+	if err != nil {
+		return nil, err
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, errors.New("sealed key has the wrong length")
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// Mint signs claims for a session. Issuer, audience, times and jti are set here.
+func (i *Issuer) Mint(c Claims) (string, Claims, error) {
+	i.mu.RLock()
+	kid, key := i.signKID, i.signKey
+	i.mu.RUnlock()
+	if key == nil {
+		return "", Claims{}, errors.New("token: no signing key")
+	}
+	now := i.now()
+	c.Iat, c.Exp = now.Unix(), now.Add(TTL).Unix()
+	c.Iss, c.Aud, c.Jti = i.issuer, i.audience, randid.ID(24)
+	header, err := json.Marshal(map[string]string{"alg": "EdDSA", "kid": kid})
+	if err != nil {
+		return "", Claims{}, fmt.Errorf("token: encode header: %w", err)
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", Claims{}, fmt.Errorf("token: encode claims: %w", err)
+	}
+	signing := b64(header) + "." + b64(payload)
+	return signing + "." + b64(ed25519.Sign(key, []byte(signing))), c, nil
+}
+
+// reloadInterval bounds how often an unknown kid makes us re-read auth.jwks,
+// so garbage tokens cannot turn into a database flood (at most a few cheap
+// reads a second), while a key another replica just created is found at once.
+const reloadInterval = 200 * time.Millisecond
+
+// Verify checks signature, expiry (no leeway), issuer and audience. It
+// returns the claims and the raw payload (every claim, for /validate).
+func (i *Issuer) Verify(ctx context.Context, tok string) (Claims, map[string]any, error) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return Claims{}, nil, ErrMalformed
+	}
+	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	pb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return Claims{}, nil, ErrMalformed
+	}
+	var header struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(hb, &header); err != nil {
+		return Claims{}, nil, ErrMalformed
+	}
+	// Only EdDSA: an attacker must not pick the algorithm ("none", HS256 with the public key).
+	if header.Alg != "EdDSA" || header.Kid == "" {
+		return Claims{}, nil, ErrMalformed
+	}
+	pub, err := i.publicKey(ctx, header.Kid)
+	if err != nil {
+		return Claims{}, nil, err
+	}
+	if !ed25519.Verify(pub, []byte(parts[0]+"."+parts[1]), sig) {
+		return Claims{}, nil, ErrSignature
+	}
+	var c Claims
+	if err := json.Unmarshal(pb, &c); err != nil {
+		return Claims{}, nil, ErrMalformed
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(pb, &raw); err != nil {
+		return Claims{}, nil, ErrMalformed
+	}
+	if i.now().Unix() >= c.Exp {
+		return Claims{}, nil, ErrExpired
+	}
+	if c.Iss != i.issuer || c.Aud != i.audience || c.Sub == "" {
+		return Claims{}, nil, ErrClaims
+	}
+	return c, raw, nil
+}
+
+func (i *Issuer) publicKey(ctx context.Context, kid string) (ed25519.PublicKey, error) {
+	i.mu.RLock()
+	pub, ok := i.public[kid]
+	stale := i.now().Sub(i.lastReload) >= reloadInterval
+	i.mu.RUnlock()
+	if ok {
+		return pub, nil
+	}
+	if !stale {
+		return nil, ErrUnknownKey
+	}
+	// Another replica may have created a key since we last looked.
+	if err := i.reload(ctx); err != nil {
+		return nil, err
+	}
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	if pub, ok := i.public[kid]; ok {
+		return pub, nil
+	}
+	return nil, ErrUnknownKey
+}
+
+// JWKS returns the published key set (seed contract §4.3).
+func (i *Issuer) JWKS() map[string]any {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	keys := make([]publicJWK, 0, len(i.order))
+	for _, kid := range i.order {
+		keys = append(keys, publicJWK{Alg: "EdDSA", Crv: "Ed25519", X: b64(i.public[kid]), Kty: "OKP", Kid: kid})
+	}
+	return map[string]any{"keys": keys}
+}

@@ -1,0 +1,161 @@
+package token
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mana/mana/internal/kek"
+)
+
+type memKeys struct {
+	mu   sync.Mutex
+	keys []StoredKey
+}
+
+func (m *memKeys) LoadKeys(context.Context) ([]StoredKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]StoredKey(nil), m.keys...), nil
+}
+
+func (m *memKeys) InsertKey(_ context.Context, k StoredKey) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k.CreatedAt = time.Now()
+	m.keys = append(m.keys, k)
+	return nil
+}
+
+func (m *memKeys) WithKeyLock(_ context.Context, fn func() error) error {
+	return fn()
+}
+
+func newIssuer(t *testing.T, store KeyStore, now func() time.Time) *Issuer {
+	t.Helper()
+	ring, err := kek.NewRing(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := NewIssuer(context.Background(), Config{Store: store, Ring: ring, Issuer: "http://auth.test", Audience: "mana",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iss
+}
+
+func TestMintVerify(t *testing.T) {
+	iss := newIssuer(t, &memKeys{}, nil)
+	tok, _, err := iss.Mint(Claims{Sub: "u1", Email: "a@b.io", Role: "admin", Sid: "s1", Tier: "public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, raw, err := iss.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sub != "u1" || c.Role != "admin" || c.Sid != "s1" || c.Aud != "mana" || c.Iss != "http://auth.test" || c.Jti == "" || c.Exp-c.Iat != 900 {
+		t.Fatalf("claims = %+v", c)
+	}
+	if raw["email"] != "a@b.io" {
+		t.Fatalf("raw payload = %v", raw)
+	}
+	header, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if !strings.Contains(string(header), `"alg":"EdDSA"`) || !strings.Contains(string(header), `"kid"`) {
+		t.Fatalf("header = %s", header)
+	}
+}
+
+func TestVerifyRefuses(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	store := &memKeys{}
+	iss := newIssuer(t, store, clock)
+	good, _, _ := iss.Mint(Claims{Sub: "u1", Sid: "s1"})
+	parts := strings.Split(good, ".")
+
+	forge := func(header, payload map[string]any, key ed25519.PrivateKey) string {
+		h, _ := json.Marshal(header)
+		p, _ := json.Marshal(payload)
+		s := b64(h) + "." + b64(p)
+		if key == nil {
+			return s + "."
+		}
+		return s + "." + b64(ed25519.Sign(key, []byte(s)))
+	}
+	_, stranger, _ := ed25519.GenerateKey(nil)
+	kid := iss.signKID
+	payload := map[string]any{"sub": "u1", "sid": "s1", "iss": "http://auth.test", "aud": "mana", "exp": now.Add(time.Minute).Unix()}
+
+	cases := map[string]struct {
+		tok  string
+		want error
+	}{
+		// Negative control for the algorithm pin: accept any alg and "none" passes.
+		"alg none":             {forge(map[string]any{"alg": "none", "kid": kid}, payload, nil), ErrMalformed},
+		"signed by a stranger": {forge(map[string]any{"alg": "EdDSA", "kid": kid}, payload, stranger), ErrSignature},
+		"tampered payload":     {parts[0] + "." + b64([]byte(`{"sub":"admin"}`)) + "." + parts[2], ErrSignature},
+		"unknown kid":          {forge(map[string]any{"alg": "EdDSA", "kid": "nope"}, payload, stranger), ErrUnknownKey},
+		"garbage":              {"not-a-real-jwt.totally-garbage.signature", ErrMalformed},
+		"two segments":         {"a.b", ErrMalformed},
+	}
+	for name, tc := range cases {
+		if _, _, err := iss.Verify(context.Background(), tc.tok); !errors.Is(err, tc.want) {
+			t.Errorf("%s: err = %v, want %v", name, err, tc.want)
+		}
+	}
+
+	// Expiry has no leeway: at exp the token is dead.
+	now = now.Add(TTL)
+	if _, _, err := iss.Verify(context.Background(), good); !errors.Is(err, ErrExpired) {
+		t.Errorf("expired: err = %v", err)
+	}
+}
+
+func TestVerifyChecksIssuerAndAudience(t *testing.T) {
+	store := &memKeys{}
+	iss := newIssuer(t, store, nil)
+	tok, _, _ := iss.Mint(Claims{Sub: "u1", Sid: "s1"})
+	other := newIssuer(t, store, nil) // same keys
+	other.audience = "someone-else"
+	if _, _, err := other.Verify(context.Background(), tok); !errors.Is(err, ErrClaims) {
+		t.Fatalf("wrong audience accepted: %v", err)
+	}
+}
+
+func TestReplicasShareKeys(t *testing.T) {
+	store := &memKeys{}
+	a := newIssuer(t, store, nil)
+	b := newIssuer(t, store, nil) // finds a's key and creates none
+	if len(store.keys) != 1 {
+		t.Fatalf("%d keys stored, want 1", len(store.keys))
+	}
+	tok, _, _ := a.Mint(Claims{Sub: "u", Sid: "s"})
+	if _, _, err := b.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("replica b refuses a's token: %v", err)
+	}
+}
+
+func TestPrivateKeySealedUnderKEK(t *testing.T) {
+	store := &memKeys{}
+	newIssuer(t, store, nil)
+	k := store.keys[0]
+	if k.KEKID == "" || strings.Contains(k.PrivateKey, "\"d\"") {
+		t.Fatalf("private key not sealed: %+v", k)
+	}
+	// A different KEK cannot open it, so it cannot sign (it stays published).
+	ring, _ := kek.NewRing([]byte(strings.Repeat("k", 32)))
+	iss := &Issuer{ring: ring}
+	if _, err := iss.openPrivate(k); err == nil {
+		t.Fatal("opened a signing key with the wrong KEK")
+	}
+}
