@@ -207,4 +207,3 @@ func (s *Service) mint(u User, sessionID string) (string, token.Claims, error) {
 	}
 	return tok, claims, nil
 }
-
