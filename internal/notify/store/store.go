@@ -292,8 +292,7 @@ func (s *Store) RecordAttempt(ctx context.Context, a Attempt) (err error) {
 		return fmt.Errorf("update notification status: %w", err)
 	}
 	if tag.RowsAffected() != 1 {
-		err = fmt.Errorf("update notification status: %w", ErrNotFound)
-		return err
+		return fmt.Errorf("update notification status: %w", ErrNotFound)
 	}
 	if err = tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit attempt: %w", err)

@@ -1,0 +1,285 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/mana/mana/internal/notify/mailer"
+	"github.com/mana/mana/internal/notify/metrics"
+	"github.com/mana/mana/internal/notify/store"
+)
+
+const id = "0b9f5f4e-5f3e-4a43-9d6c-3f8f0c3e9a01"
+
+type fakeStore struct {
+	row       store.Notification
+	missing   bool
+	claimErr  error
+	recordErr error
+	claims    []int
+	attempts  []store.Attempt
+}
+
+func (f *fakeStore) Claim(_ context.Context, nid string, attempt int) (store.Notification, bool, error) {
+	if f.claimErr != nil {
+		return store.Notification{}, false, f.claimErr
+	}
+	if f.missing || nid != f.row.ID {
+		return store.Notification{}, false, store.ErrNotFound
+	}
+	f.claims = append(f.claims, attempt)
+	if f.row.Status == store.StatusDelivered || f.row.Status == store.StatusCancelled {
+		return f.row, false, nil
+	}
+	f.row.Status, f.row.Attempts = store.StatusProcessing, attempt
+	return f.row, true, nil
+}
+
+func (f *fakeStore) RecordAttempt(_ context.Context, a store.Attempt) error {
+	f.attempts = append(f.attempts, a)
+	if f.recordErr != nil {
+		return f.recordErr
+	}
+	f.row.Status = a.NextStatus
+	return nil
+}
+
+type fakeMailer struct {
+	err   error
+	panic any
+	sent  []mailer.Email
+}
+
+func (f *fakeMailer) Send(_ context.Context, e mailer.Email) error {
+	if f.panic != nil {
+		panic(f.panic)
+	}
+	f.sent = append(f.sent, e)
+	return f.err
+}
+
+func pending() *fakeStore {
+	subject, body, rcpt := "Betreff", "<p>Hallo</p>", "user@example.com"
+	return &fakeStore{row: store.Notification{ID: id, AppID: "mana-auth", Channel: store.ChannelEmail,
+		Subject: &subject, Body: &body, Recipient: &rcpt, Status: store.StatusPending}}
+}
+
+func job(attempt int) *river.Job[Args] {
+	return &river.Job[Args]{
+		JobRow: &rivertype.JobRow{ID: 7, Attempt: attempt, MaxAttempts: EmailMaxAttempts},
+		Args:   Args{NotificationID: id, From: "Other <other@test.local>", ReplyTo: "help@test.local"},
+	}
+}
+
+func newWorker(st Store, m Mailer) (*Worker, *metrics.Notify) {
+	met := metrics.New()
+	return NewWorker(st, m, met, slog.New(slog.DiscardHandler), 0), met
+}
+
+// Guard: delivery.go `return w.RetryBase << (attempt - 1)`.
+func TestBackoff(t *testing.T) {
+	w, _ := newWorker(&fakeStore{}, &fakeMailer{})
+	for attempt, want := range map[int]time.Duration{1: 5 * time.Second, 2: 10 * time.Second, 3: 20 * time.Second, 0: 5 * time.Second} {
+		if got := w.Backoff(attempt); got != want {
+			t.Errorf("Backoff(%d) = %v, want %v", attempt, got, want)
+		}
+	}
+	// The base is configurable (NOTIFY_EMAIL_RETRY_BASE). Guard:
+	// `if retryBase <= 0 { retryBase = DefaultRetryBase }` keeps 0 meaning the default.
+	w = NewWorker(&fakeStore{}, &fakeMailer{}, metrics.New(), slog.New(slog.DiscardHandler), 100*time.Millisecond)
+	if got := w.Backoff(2); got != 200*time.Millisecond {
+		t.Errorf("with base 100ms: Backoff(2) = %v", got)
+	}
+	// Guard: NextRetry must use Backoff, not River's default policy.
+	before := time.Now()
+	next := w.NextRetry(job(2))
+	if next.Before(before.Add(200*time.Millisecond)) || next.After(time.Now().Add(200*time.Millisecond)) {
+		t.Errorf("NextRetry %v is not now+200ms", next.Sub(before))
+	}
+}
+
+func TestDeliverSuccess(t *testing.T) {
+	st, m := pending(), &fakeMailer{}
+	w, met := newWorker(st, m)
+	if err := w.Work(context.Background(), job(1)); err != nil {
+		t.Fatalf("Work: %v", err)
+	}
+	if len(m.sent) != 1 {
+		t.Fatalf("sent %d emails", len(m.sent))
+	}
+	e := m.sent[0]
+	if e.NotificationID != id || e.To != "user@example.com" || e.Subject != "Betreff" || e.HTML != "<p>Hallo</p>" ||
+		e.From != "Other <other@test.local>" || e.ReplyTo != "help@test.local" {
+		t.Fatalf("email %+v", e)
+	}
+	if len(st.claims) != 1 || st.claims[0] != 1 {
+		t.Fatalf("claims %v, want attempt 1", st.claims)
+	}
+	if len(st.attempts) != 1 || st.attempts[0].NextStatus != store.StatusDelivered || st.attempts[0].Err != nil ||
+		st.attempts[0].Number != 1 || st.attempts[0].Channel != store.ChannelEmail {
+		t.Fatalf("attempts %+v", st.attempts)
+	}
+	if v := counterValue(t, met.NotificationsSent.WithLabelValues("email", "mana-auth")); v != 1 {
+		t.Errorf("notifications_sent_total = %v", v)
+	}
+	if v := counterValue(t, met.EmailsSent.WithLabelValues("custom", "success")); v != 1 {
+		t.Errorf("emails_sent_total{success} = %v", v)
+	}
+}
+
+// A failed attempt with attempts left goes back to pending and returns the
+// error so River retries. Guard: delivery.go `case attempt >= maxAttempts:`
+// decides between pending and failed; `default: ... return fmt.Errorf(...)`
+// returns the error (a nil would make River complete the job: mail lost).
+func TestDeliverFailureRetries(t *testing.T) {
+	st, m := pending(), &fakeMailer{err: errors.New("421 try later")}
+	w, met := newWorker(st, m)
+	err := w.Work(context.Background(), job(1))
+	if err == nil || !strings.Contains(err.Error(), "421 try later") {
+		t.Fatalf("Work = %v, want the send error", err)
+	}
+	var cancel *river.JobCancelError
+	if errors.As(err, &cancel) {
+		t.Fatal("a temporary failure cancelled the job")
+	}
+	a := st.attempts[0]
+	if a.NextStatus != store.StatusPending || a.Err == nil || a.Number != 1 {
+		t.Fatalf("attempt %+v", a)
+	}
+	if v := counterValue(t, met.EmailsSent.WithLabelValues("custom", "failed")); v != 1 {
+		t.Errorf("emails_sent_total{failed} = %v", v)
+	}
+	if v := counterValue(t, met.NotificationsFailed.WithLabelValues("email", "mana-auth", "max_retries")); v != 0 {
+		t.Errorf("counted as failed before the last attempt")
+	}
+}
+
+// The last attempt's failure marks the notification failed. Guard:
+// delivery.go `case attempt >= maxAttempts: return store.StatusFailed`.
+func TestDeliverLastFailureMarksFailed(t *testing.T) {
+	st, m := pending(), &fakeMailer{err: errors.New("550 no such user")}
+	w, met := newWorker(st, m)
+	if err := w.Work(context.Background(), job(EmailMaxAttempts)); err == nil {
+		t.Fatal("Work = nil, want the send error")
+	}
+	if a := st.attempts[0]; a.NextStatus != store.StatusFailed || a.Number != EmailMaxAttempts {
+		t.Fatalf("attempt %+v", a)
+	}
+	if v := counterValue(t, met.NotificationsFailed.WithLabelValues("email", "mana-auth", "max_retries")); v != 1 {
+		t.Errorf("notifications_failed_total = %v", v)
+	}
+}
+
+// Guard: delivery.go `if !claimed { ... return nil }` — without it a
+// cancelled or delivered notification would be sent (again).
+func TestDeliverSkipsFinishedNotifications(t *testing.T) {
+	for _, status := range []store.Status{store.StatusDelivered, store.StatusCancelled} {
+		st, m := pending(), &fakeMailer{}
+		st.row.Status = status
+		w, _ := newWorker(st, m)
+		if err := w.Work(context.Background(), job(1)); err != nil {
+			t.Fatalf("%s: Work = %v", status, err)
+		}
+		if len(m.sent) != 0 || len(st.attempts) != 0 {
+			t.Fatalf("%s: sent %d, attempts %d", status, len(m.sent), len(st.attempts))
+		}
+	}
+}
+
+// Guard: delivery.go `if errors.Is(err, store.ErrNotFound) { ... river.JobCancel`.
+func TestDeliverMissingNotificationCancelsJob(t *testing.T) {
+	st := pending()
+	st.missing = true
+	w, _ := newWorker(st, &fakeMailer{})
+	var cancel *river.JobCancelError
+	if err := w.Work(context.Background(), job(1)); !errors.As(err, &cancel) {
+		t.Fatalf("Work = %v, want a JobCancel error", err)
+	}
+}
+
+// A database failure before sending is returned (River retries) and nothing is sent.
+func TestDeliverClaimErrorRetries(t *testing.T) {
+	st, m := pending(), &fakeMailer{}
+	st.claimErr = errors.New("connection refused")
+	w, _ := newWorker(st, m)
+	err := w.Work(context.Background(), job(1))
+	var cancel *river.JobCancelError
+	if err == nil || errors.As(err, &cancel) || len(m.sent) != 0 {
+		t.Fatalf("Work = %v, sent %d", err, len(m.sent))
+	}
+}
+
+// Sent but not recorded: the job must fail so River retries, never report
+// success with the row stuck in processing. Guard: delivery.go
+// `if recordErr != nil { if sendErr == nil { ... return fmt.Errorf(...)`.
+func TestDeliverRecordFailureIsReturned(t *testing.T) {
+	st, m := pending(), &fakeMailer{}
+	st.recordErr = errors.New("connection reset")
+	w, _ := newWorker(st, m)
+	if err := w.Work(context.Background(), job(1)); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("Work = %v, want the record error", err)
+	}
+}
+
+// A panicking mailer counts as a failed attempt. Guard: delivery.go
+// `if p := recover(); p != nil {` in deliver (without it the panic escapes
+// Work and no attempt is recorded).
+func TestDeliverPanicIsAFailedAttempt(t *testing.T) {
+	st, m := pending(), &fakeMailer{panic: "boom"}
+	w, _ := newWorker(st, m)
+	if err := w.Work(context.Background(), job(1)); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Work = %v", err)
+	}
+	if len(st.attempts) != 1 || st.attempts[0].NextStatus != store.StatusPending {
+		t.Fatalf("attempts %+v", st.attempts)
+	}
+}
+
+// A notification without recipient can never be delivered: failed at once,
+// the job cancelled. Guard: delivery.go `if n.Recipient == nil || *n.Recipient == "" {`.
+func TestDeliverWithoutRecipientFailsPermanently(t *testing.T) {
+	st, m := pending(), &fakeMailer{}
+	st.row.Recipient = nil
+	w, met := newWorker(st, m)
+	var cancel *river.JobCancelError
+	if err := w.Work(context.Background(), job(1)); !errors.As(err, &cancel) {
+		t.Fatalf("Work = %v, want JobCancel", err)
+	}
+	if len(m.sent) != 0 || st.attempts[0].NextStatus != store.StatusFailed {
+		t.Fatalf("sent %d, attempts %+v", len(m.sent), st.attempts)
+	}
+	if v := counterValue(t, met.NotificationsFailed.WithLabelValues("email", "mana-auth", "permanent")); v != 1 {
+		t.Errorf("notifications_failed_total{permanent} = %v", v)
+	}
+}
+
+func TestArgsKindAndInsertOpts(t *testing.T) {
+	if (Args{}).Kind() != "notify_deliver" {
+		t.Error("kind")
+	}
+	// Guard: InsertOpts — another queue would be fetched by mana-auth's
+	// client or by nobody.
+	if o := InsertOpts(); o.Queue != "notify_email" || o.MaxAttempts != 3 {
+		t.Errorf("opts %+v", o)
+	}
+}
+
+// counterValue reads a counter directly (prometheus/testutil would need a
+// module this project does not carry).
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
