@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -91,16 +92,13 @@ func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error 
 	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(reg, "mana_auth"),
 		httpx.CORS(cfg.CORSOrigins, "Content-Type, Authorization, X-Service-Key, X-App-Id", mux)))
 
-	if err := jobs.Start(ctx); err != nil {
+	// Started without ctx's cancellation: cancelling Start's context is a hard
+	// stop; stopJobs first lets in-flight hand-offs to notify finish.
+	if err := jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job client: %w", err)
 	}
 	serveErr := httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), handler, nil)
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := jobs.Stop(stopCtx); err != nil {
-		log.Error("stopping job client", "err", err)
-	}
-	return serveErr
+	return errors.Join(serveErr, stopJobs(ctx, log, jobs))
 }
 
 // openPool connects and proves the connection with a real query, so a wrong

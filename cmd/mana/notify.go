@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -57,14 +56,9 @@ func serveNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 		return fmt.Errorf("mana-notify configuration: SMTP_HOST/SMTP_PORT/SMTP_FROM: %w", err)
 	}
 
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pool, err := openPool(ctx, cfg.DatabaseURL, notifyMaxConns)
 	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	poolCfg.MaxConns = notifyMaxConns
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return fmt.Errorf("connect to database: %w", err)
+		return err
 	}
 	defer pool.Close()
 

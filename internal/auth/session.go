@@ -94,8 +94,7 @@ func (s *Service) Authenticate(ctx context.Context, access string) (Principal, e
 	}
 	claims, payload, err := s.tokens.Verify(ctx, access)
 	if err != nil {
-		if errors.Is(err, token.ErrMalformed) || errors.Is(err, token.ErrSignature) || errors.Is(err, token.ErrExpired) ||
-			errors.Is(err, token.ErrClaims) || errors.Is(err, token.ErrUnknownKey) {
+		if token.IsRejection(err) {
 			return Principal{}, ErrSessionInvalid
 		}
 		return Principal{}, unavailable("authenticate: keys", err)
@@ -133,9 +132,15 @@ type LogoutInput struct {
 func (s *Service) Logout(ctx context.Context, in LogoutInput, c Client) error {
 	sessionID, userID := "", ""
 	if in.AccessToken != "" {
-		// An expired access token still names its session; the signature must hold.
-		if claims, _, err := s.tokens.Verify(ctx, in.AccessToken); err == nil {
+		// Only a currently valid access token names a session here; an expired
+		// one identifies nothing (the client can still log out by refresh token).
+		claims, _, err := s.tokens.Verify(ctx, in.AccessToken)
+		switch {
+		case err == nil:
 			sessionID, userID = claims.Sid, claims.Sub
+		case !token.IsRejection(err):
+			// The keys could not be read: a logout that did not happen must not look done.
+			return unavailable("logout: verify token", err)
 		}
 	}
 	err := s.store.InTx(ctx, func(tx Tx) error {

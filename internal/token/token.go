@@ -64,6 +64,13 @@ var (
 	ErrUnknownKey = errors.New("token: unknown key id")
 )
 
+// IsRejection reports whether err means "this token is not valid", as opposed
+// to a failure to check it (the signing keys could not be loaded).
+func IsRejection(err error) bool {
+	return errors.Is(err, ErrMalformed) || errors.Is(err, ErrSignature) || errors.Is(err, ErrExpired) ||
+		errors.Is(err, ErrClaims) || errors.Is(err, ErrUnknownKey)
+}
+
 type publicJWK struct {
 	Alg string `json:"alg,omitempty"`
 	Crv string `json:"crv"`

@@ -159,3 +159,34 @@ func TestPrivateKeySealedUnderKEK(t *testing.T) {
 		t.Fatal("opened a signing key with the wrong KEK")
 	}
 }
+
+type failingKeys struct{ memKeys }
+
+func (f *failingKeys) LoadKeys(context.Context) ([]StoredKey, error) {
+	return nil, errors.New("database down")
+}
+
+// Guard: a failure to load keys is not a verdict on the token. Callers fail
+// closed on it (503) instead of treating it as "invalid" or ignoring it.
+// Negative control: adding a bare `err != nil` to IsRejection makes this fail.
+func TestKeyLoadFailureIsNotARejection(t *testing.T) {
+	store := &memKeys{}
+	now := time.Now()
+	iss := newIssuer(t, store, func() time.Time { return now })
+	iss.store = &failingKeys{}
+	now = now.Add(time.Second) // past reloadInterval: an unknown kid triggers a reload
+	_, _, err := iss.Verify(context.Background(), forgeUnknownKid(t))
+	if err == nil || IsRejection(err) {
+		t.Fatalf("key-load failure classified as a rejection: %v", err)
+	}
+	if !IsRejection(ErrExpired) || !IsRejection(ErrSignature) {
+		t.Fatal("token verdicts not classified as rejections")
+	}
+}
+
+func forgeUnknownKid(t *testing.T) string {
+	t.Helper()
+	h, _ := json.Marshal(map[string]any{"alg": "EdDSA", "kid": "not-loaded-yet"})
+	p, _ := json.Marshal(map[string]any{"sub": "u"})
+	return b64(h) + "." + b64(p) + "." + b64(make([]byte, 64))
+}
