@@ -6,7 +6,7 @@
 #   KEEP_STACK=1 scripts/run-integration-tests.sh   leave the stack running afterwards
 #   GO_TEST_RUN=TestLockout scripts/run-integration-tests.sh   only some tests (go test -run)
 #
-# Ports (127.0.0.1 only): 5443 Postgres, 1026 SMTP, 8026 Mailpit, 3091 auth,
+# Ports (127.0.0.1 only, each + STACK_PORT_OFFSET): 5443 Postgres, 1026 SMTP, 8026 Mailpit, 3091 auth,
 # 3092 notify, 3093 auth2. The machine's own databases are never touched.
 set -euo pipefail
 

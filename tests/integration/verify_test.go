@@ -84,7 +84,7 @@ func locationError(t *testing.T, loc string) string {
 	if err != nil || loc == "" {
 		t.Fatalf("bad Location %q: %v", loc, err)
 	}
-	if pu.Host != "" && pu.Host != "localhost:3091" {
+	if pu.Host != "" && "http://"+pu.Host != authURL {
 		t.Fatalf("Location %q leaves the service", loc)
 	}
 	if pu.Path != "/" {
