@@ -10,7 +10,7 @@
 #   scripts/stack.sh --dir DIR status        show every part
 #   scripts/stack.sh --dir DIR logs [N]      last N (200) log lines of auth, auth2, notify + Mailpit's list
 #   scripts/stack.sh --dir DIR info          how to reach each part
-#   PART = postgres | mailpit | notify | auth | auth2
+#   PART = postgres | mailpit | redis | notify | auth | auth2 | auth3
 # DIR may also come from MANA_STACK_DIR. `up` writes DIR/ctl, a wrapper that
 # other processes (the Go tests, via MANA_STACK_CTL) call as `DIR/ctl stop notify`.
 #
@@ -19,7 +19,7 @@
 # All state lives in files in DIR: stack.conf (paths), env (what the tests
 # export), <part>.env (each service's environment), <part>.pid, logs/<part>.log.
 # Ports used, and nothing else: 5443 (Postgres), 1026 (SMTP), 8026 (Mailpit API),
-# 3091 (auth), 3092 (notify), 3093 (auth2). The machine's own Postgres/Redis are
+# 3091 (auth), 3092 (notify), 3093 (auth2), 3096 (auth3), 6390 (Redis). The machine's own Postgres/Redis are
 # never contacted.
 
 STACK_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +34,13 @@ MAILPIT_PORT=$((8026 + STACK_PORT_OFFSET))
 AUTH_PORT=$((3091 + STACK_PORT_OFFSET))
 NOTIFY_PORT=$((3092 + STACK_PORT_OFFSET))
 AUTH2_PORT=$((3093 + STACK_PORT_OFFSET))
-STACK_PORTS=("$PG_PORT" "$SMTP_PORT" "$MAILPIT_PORT" "$AUTH_PORT" "$NOTIFY_PORT" "$AUTH2_PORT")
+# auth3 enforces the production rate limits, counted in the stack's Redis, and
+# trusts X-Forwarded-For from loopback so tests can act as distinct clients;
+# auth and auth2 count per process with limits too high to bind, so the other
+# tests are not throttled.
+AUTH3_PORT=$((3096 + STACK_PORT_OFFSET))
+REDIS_PORT=$((6390 + STACK_PORT_OFFSET))
+STACK_PORTS=("$PG_PORT" "$SMTP_PORT" "$MAILPIT_PORT" "$AUTH_PORT" "$NOTIFY_PORT" "$AUTH2_PORT" "$AUTH3_PORT" "$REDIS_PORT")
 
 MAILPIT_VERSION=v1.33.1
 TEST_SERVICE_KEY=test-service-key
@@ -96,6 +102,22 @@ stack_find_mailpit() {
   printf '%s\n' "$gobin/mailpit"
 }
 
+# stack_find_redis prints the path of redis-server, installing it with apt
+# when it is missing and we are root.
+stack_find_redis() {
+  local bin
+  bin="$(command -v redis-server 2>/dev/null || true)"
+  if [[ -z "$bin" ]]; then
+    [[ $EUID -eq 0 ]] || stack_die "redis-server not found; install it (apt-get install -y redis-server) or run as root"
+    stack_log "redis-server missing: apt-get update && apt-get install -y redis-server"
+    DEBIAN_FRONTEND=noninteractive apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >&2
+    bin="$(command -v redis-server 2>/dev/null || true)"
+    [[ -n "$bin" ]] || stack_die "redis-server installed but not on PATH"
+  fi
+  printf '%s\n' "$bin"
+}
+
 # as_pg runs a command as the postgres OS user when we are root (initdb refuses root).
 as_pg() {
   if [[ $EUID -eq 0 ]]; then
@@ -148,7 +170,9 @@ part_port() {
     notify) echo "$NOTIFY_PORT" ;;
     auth) echo "$AUTH_PORT" ;;
     auth2) echo "$AUTH2_PORT" ;;
-    *) stack_die "unknown part '$1' (postgres|mailpit|notify|auth|auth2)" ;;
+    auth3) echo "$AUTH3_PORT" ;;
+    redis) echo "$REDIS_PORT" ;;
+    *) stack_die "unknown part '$1' (postgres|mailpit|redis|notify|auth|auth2|auth3)" ;;
   esac
 }
 
@@ -158,6 +182,7 @@ part_health_url() {
     notify) echo "http://127.0.0.1:${NOTIFY_PORT}/health" ;;
     auth) echo "http://localhost:${AUTH_PORT}/health" ;;
     auth2) echo "http://localhost:${AUTH2_PORT}/health" ;;
+    auth3) echo "http://localhost:${AUTH3_PORT}/health" ;;
   esac
 }
 
@@ -299,6 +324,21 @@ mailpit_start() {
   wait_healthy mailpit "$(part_health_url mailpit)"
 }
 
+redis_start() {
+  port_in_use "$REDIS_PORT" && stack_die "port $REDIS_PORT (Redis) is already in use: $(port_owner "$REDIS_PORT")"
+  stack_log "starting redis (127.0.0.1:$REDIS_PORT, no persistence)"
+  spawn redis "" "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$STACK_DIR"
+  local deadline=$((SECONDS + SERVICE_DEADLINE)) pid
+  pid="$(cat "$STACK_DIR/redis.pid")"
+  # PING over bash's /dev/tcp: redis-cli is not always installed beside the server.
+  until [[ "$( (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT" && printf 'PING\r\n' >&3 && timeout 2 head -c 7 <&3) 2>/dev/null)" == *PONG* ]]; do
+    pid_alive "$pid" || stack_die "redis (pid $pid) exited; log: $STACK_DIR/logs/redis.log"
+    ((SECONDS < deadline)) || stack_die "redis did not answer PING within ${SERVICE_DEADLINE}s"
+    sleep 0.1
+  done
+  stack_log "redis ready (pid $pid, 127.0.0.1:$REDIS_PORT)"
+}
+
 service_start() {
   local name=$1 port
   port="$(part_port "$name")"
@@ -314,7 +354,8 @@ part_start() {
   case "$1" in
     postgres) pg_start ;;
     mailpit) mailpit_start ;;
-    notify | auth | auth2) service_start "$1" ;;
+    redis) redis_start ;;
+    notify | auth | auth2 | auth3) service_start "$1" ;;
     *) part_port "$1" >/dev/null ;;
   esac
 }
@@ -322,7 +363,7 @@ part_start() {
 part_stop() {
   case "$1" in
     postgres) pg_stop fast ;;
-    mailpit | notify | auth | auth2) proc_stop "$1" ;;
+    mailpit | redis | notify | auth | auth2 | auth3) proc_stop "$1" ;;
     *) part_port "$1" >/dev/null ;;
   esac
 }
@@ -334,6 +375,7 @@ write_state() {
   cat >"$STACK_DIR/stack.conf" <<EOF
 PGBIN=$(printf '%q' "$PGBIN")
 MAILPIT_BIN=$(printf '%q' "$MAILPIT_BIN")
+REDIS_BIN=$(printf '%q' "$REDIS_BIN")
 STACK_REPO_ROOT=$(printf '%q' "$STACK_REPO_ROOT")
 EOF
   # One KEY=VALUE per line, unquoted (read with mapfile, passed to env -i).
@@ -350,7 +392,7 @@ SMTP_FROM=Mana Test <noreply@test.local>
 NOTIFY_EMAIL_RETRY_BASE=1s
 EOF
   local p
-  for p in auth auth2; do
+  for p in auth auth2 auth3; do
     cat >"$STACK_DIR/$p.env" <<EOF
 NODE_ENV=production
 PORT=$(part_port "$p")
@@ -362,16 +404,24 @@ MANA_SERVICE_KEY=$TEST_SERVICE_KEY
 CORS_ORIGINS=http://localhost:5173,http://localhost:3091
 JWT_AUDIENCE=mana
 EOF
+    if [[ "$p" == auth3 ]]; then
+      printf '%s\n' "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0" "MANA_TRUSTED_PROXIES=127.0.0.1/32,::1/128" >>"$STACK_DIR/$p.env"
+    else
+      # Limits so high they never bind ("off" is refused in production mode).
+      echo "MANA_RATE_LIMITS=login=1000000/1m,register=1000000/1m,email=1000000/1m,refresh=1000000/1m,password=1000000/1m,export=1000000/1m" >>"$STACK_DIR/$p.env"
+    fi
   done
   cat >"$STACK_DIR/ctl" <<EOF
 #!/usr/bin/env bash
-# Stack control for the Go tests: \$MANA_STACK_CTL stop|start postgres|mailpit|notify|auth|auth2
+# Stack control for the Go tests: \$MANA_STACK_CTL stop|start postgres|mailpit|redis|notify|auth|auth2|auth3
 exec $(printf '%q' "$STACK_REPO_ROOT/scripts/stack.sh") --dir $(printf '%q' "$STACK_DIR") "\$@"
 EOF
   chmod 755 "$STACK_DIR/ctl"
   cat >"$STACK_DIR/env" <<EOF
 export AUTH_URL=http://localhost:$AUTH_PORT
 export AUTH2_URL=http://localhost:$AUTH2_PORT
+export AUTH3_URL=http://localhost:$AUTH3_PORT
+export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 export NOTIFY_URL=http://127.0.0.1:$NOTIFY_PORT
 export MAILPIT_URL=http://127.0.0.1:$MAILPIT_PORT
 export TEST_DATABASE_URL='$DB_URL'
@@ -395,6 +445,7 @@ stack_up() {
   fi
   PGBIN="$(stack_find_pgbin)"
   MAILPIT_BIN="$(stack_find_mailpit)"
+  REDIS_BIN="$(stack_find_redis)"
   write_state
 
   local t0=$SECONDS
@@ -404,17 +455,18 @@ stack_up() {
   pg_init
   pg_start
   mailpit_start
-  # The three services start at once and each applies migrations at start:
+  redis_start
+  # The services start at once and each applies migrations at start:
   # this exercises the advisory lock that makes concurrent starts safe.
   local name
-  for name in notify auth auth2; do
+  for name in notify auth auth2 auth3; do
     port_in_use "$(part_port "$name")" && stack_die "port $(part_port "$name") ($name) is already in use"
     local sub=auth
     [[ "$name" == notify ]] && sub=notify
     stack_log "starting $name (mana serve $sub on :$(part_port "$name"))"
     spawn "$name" "$STACK_DIR/$name.env" "$STACK_DIR/mana" serve "$sub"
   done
-  for name in notify auth auth2; do
+  for name in notify auth auth2 auth3; do
     wait_healthy "$name" "$(part_health_url "$name")"
   done
   stack_log "stack up in $((SECONDS - t0))s: $STACK_DIR"
@@ -428,7 +480,7 @@ stack_down() {
     source "$STACK_DIR/stack.conf"
   fi
   local p
-  for p in auth2 auth notify mailpit; do
+  for p in auth3 auth2 auth notify redis mailpit; do
     if [[ -f "$STACK_DIR/$p.pid" ]]; then proc_stop "$p" || true; fi
   done
   if [[ -n "${PGBIN:-}" && -f "$STACK_DIR/pg/data/postmaster.pid" ]]; then pg_stop immediate || true; fi
@@ -439,7 +491,7 @@ stack_down() {
 stack_status() {
   stack_load_conf
   local p pid state
-  for p in postgres mailpit notify auth auth2; do
+  for p in postgres mailpit redis notify auth auth2 auth3; do
     pid="$(cat "$STACK_DIR/$p.pid" 2>/dev/null || true)"
     if pid_alive "$pid"; then state=running; else state=stopped; fi
     printf '%-9s %-8s pid=%-8s port=%s\n' "$p" "$state" "${pid:--}" "$(part_port "$p")"
@@ -449,7 +501,7 @@ stack_status() {
 stack_logs() {
   stack_require_dir
   local n=${1:-200} p
-  for p in auth auth2 notify; do
+  for p in auth auth2 auth3 notify; do
     echo "===== last $n lines of $STACK_DIR/logs/$p.log ====="
     tail -n "$n" "$STACK_DIR/logs/$p.log" 2>/dev/null || echo "(no log)"
   done
@@ -464,11 +516,13 @@ stack_info() {
 Stack dir:   $STACK_DIR
 mana-auth:   http://localhost:$AUTH_PORT   (log $STACK_DIR/logs/auth.log)
 mana-auth 2: http://localhost:$AUTH2_PORT   (log $STACK_DIR/logs/auth2.log)
+mana-auth 3: http://localhost:$AUTH3_PORT   (rate limits in Redis; log $STACK_DIR/logs/auth3.log)
+Redis:       127.0.0.1:$REDIS_PORT
 mana-notify: http://127.0.0.1:$NOTIFY_PORT   (log $STACK_DIR/logs/notify.log)
 Mailpit UI:  http://127.0.0.1:$MAILPIT_PORT   (SMTP 127.0.0.1:$SMTP_PORT, log $STACK_DIR/logs/mailpit.log)
 Postgres:    $PGBIN/psql -h 127.0.0.1 -p $PG_PORT -U mana -d mana_platform   (log $STACK_DIR/logs/postgres.log)
 Test env:    source $STACK_DIR/env   (then: go test -tags integration -count=1 -v ./tests/integration/...)
-Control:     $STACK_DIR/ctl stop|start postgres|mailpit|notify|auth|auth2 ; $STACK_DIR/ctl status
+Control:     $STACK_DIR/ctl stop|start postgres|mailpit|redis|notify|auth|auth2|auth3 ; $STACK_DIR/ctl status
 Stop it:     $STACK_REPO_ROOT/scripts/stack.sh --dir $STACK_DIR down
 EOF
 }
@@ -489,7 +543,7 @@ stack_main() {
     up) stack_up ;;
     down) stack_down ;;
     start | stop)
-      [[ $# -eq 1 ]] || stack_die "usage: $cmd postgres|mailpit|notify|auth|auth2"
+      [[ $# -eq 1 ]] || stack_die "usage: $cmd postgres|mailpit|redis|notify|auth|auth2|auth3"
       stack_load_conf
       "part_$cmd" "$1"
       ;;

@@ -85,12 +85,18 @@ func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	limiter, rules, closeLimiter, err := rateLimiter(ctx, log, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
 	mux := http.NewServeMux()
-	authapi.New(authapi.Config{Service: svc, Tokens: tokens, Log: log, TrustedProxies: cfg.TrustedProxies,
-		BaseURL: cfg.BaseURL, Registry: reg}).Routes(mux)
+	api := authapi.New(authapi.Config{Service: svc, Tokens: tokens, Log: log, TrustedProxies: cfg.TrustedProxies,
+		BaseURL: cfg.BaseURL, Registry: reg})
+	api.Routes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(reg, "mana_auth"),
-		httpx.CORS(cfg.CORSOrigins, "Content-Type, Authorization, X-Service-Key, X-App-Id", mux)))
+		httpx.CORS(cfg.CORSOrigins, "Content-Type, Authorization, X-Service-Key, X-App-Id", api.RateLimited(mux, limiter, rules))))
 
 	// Started without ctx's cancellation: cancelling Start's context is a hard
 	// stop; stopJobs first lets in-flight hand-offs to notify finish.

@@ -5,7 +5,10 @@ package audit
 
 // Event types written to auth.security_events.
 const (
-	Register           = "REGISTER"
+	Register = "REGISTER"
+	// RateLimitExceeded is written once per client and window when a rate
+	// limit first blocks it (OWASP's excess_rate_limit_exceeded).
+	RateLimitExceeded  = "RATE_LIMIT_EXCEEDED"
 	LoginSuccess       = "LOGIN_SUCCESS"
 	LoginFailure       = "LOGIN_FAILURE"
 	AccountLocked      = "ACCOUNT_LOCKED"

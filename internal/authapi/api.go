@@ -75,6 +75,12 @@ func (a *API) Routes(mux *http.ServeMux) {
 		http.NotFound(w, r)
 	}))
 	mux.HandleFunc("GET /health", a.health)
+	// Liveness and readiness apart (ASVS REL-03): a database outage makes
+	// the process unready, not dead, so orchestrators do not restart it.
+	mux.HandleFunc("GET /health/ready", a.health)
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"status": "ok", "service": "mana-auth"})
+	})
 }
 
 func (a *API) client(r *http.Request) auth.Client {

@@ -36,7 +36,12 @@ type Auth struct {
 	CookieDomain    string
 	JWTAudience     string
 	Production      bool
-	TrustedProxies  []netip.Prefix
+	// Redis, when set, holds the rate-limit counters shared by all replicas.
+	Redis Redis
+	// RateLimits overrides the default per-client limits ("login=20/1m,...");
+	// "off" disables rate limiting (for load tests, never in production).
+	RateLimits     string
+	TrustedProxies []netip.Prefix
 	// MaxConcurrentHashes caps simultaneous password hashes so a login flood
 	// queues instead of exhausting memory (DESIGN.md §6). 0 = number of CPUs.
 	MaxConcurrentHashes int
@@ -185,6 +190,11 @@ func LoadAuth(look Lookup) (Auth, error) {
 	c.JWTAudience = r.str("JWT_AUDIENCE", "mana")
 	c.MaxConcurrentHashes = r.integer("MANA_MAX_CONCURRENT_HASHES", 0, 0)
 	c.TrustedProxies = r.prefixes("MANA_TRUSTED_PROXIES")
+	c.Redis = r.redis()
+	c.RateLimits = strings.TrimSpace(r.str("MANA_RATE_LIMITS", ""))
+	if c.Production && c.RateLimits == "off" {
+		r.fail("MANA_RATE_LIMITS", "off is refused in production: rate limits are a security control")
+	}
 
 	kek := r.str("MANA_AUTH_KEK", "")
 	switch {
