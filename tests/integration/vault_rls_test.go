@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mana/mana/internal/kekrotate"
 	"github.com/mana/mana/internal/store/pg"
 	"github.com/mana/mana/internal/vault"
 )
@@ -29,6 +30,7 @@ func rlsPool(t *testing.T) *pgxpool.Pool {
 		`GRANT USAGE ON SCHEMA auth TO ` + role,
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON auth.encryption_vaults, auth.encryption_vault_audit TO ` + role,
 		`GRANT SELECT ON auth.users, auth.jwks TO ` + role,
+		`GRANT INSERT ON auth.security_events TO ` + role,
 	} {
 		if _, err := db.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -128,4 +130,15 @@ func TestVaultRLS(t *testing.T) {
 	if err != nil || len(wraps) != 1 || wraps[0].UserID != alice {
 		t.Fatalf("ServerWraps under RLS = %+v, %v; want alice's row only", wraps, err)
 	}
+	// A whole rotation as this role re-wraps bob's row written by the old
+	// service under the retired KEK.
+	_, previous := stackKEKs(t)
+	bobKey := randomKey(t)
+	writeVaultRow(t, bob, legacyWrap(ringOf(t, previous), bobKey))
+	var progress strings.Builder
+	sum, err := kekrotate.Rotate(ctx, store, stackRing(t), kekrotate.Options{Progress: &progress})
+	if err != nil || sum.VaultsRewrapped < 1 {
+		t.Fatalf("rotation as a role under RLS: %+v, %v\n%s", sum, err, progress.String())
+	}
+	expectRotated(t, vaultPopulation{ids: []string{bob}, keys: map[string][]byte{bob: bobKey}})
 }
