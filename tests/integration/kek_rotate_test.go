@@ -177,6 +177,12 @@ func TestKEKRotation(t *testing.T) {
 		base64.StdEncoding.EncodeToString(sealed), oldID); err != nil {
 		t.Fatal(err)
 	}
+	// Other tests count the stack's signing keys: leave only its own.
+	t.Cleanup(func() {
+		if _, err := db.Exec(context.Background(), `DELETE FROM auth.jwks WHERE id = $1`, kid); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 
 	// Concurrent /key load on both replicas until the rotation is over.
 	var requests, failures atomic.Int64
