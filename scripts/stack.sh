@@ -46,6 +46,9 @@ MAILPIT_VERSION=v1.33.1
 TEST_SERVICE_KEY=test-service-key
 # A fixed, non-zero test KEK: base64 of the 32 bytes "mana-integration-test-kek-32byte".
 TEST_KEK="$(printf 'mana-integration-test-kek-32byte' | base64)"
+# A retired KEK the auth processes also know (MANA_AUTH_KEK_PREVIOUS), so the
+# KEK-rotation test can write rows under it and rotate them away while serving.
+TEST_KEK_PREVIOUS="$(printf 'mana-integration-test-kek-old-32' | base64)"
 DB_URL="postgresql://mana@127.0.0.1:${PG_PORT}/mana_platform?sslmode=disable"
 
 # Deadlines in seconds.
@@ -399,6 +402,7 @@ PORT=$(part_port "$p")
 DATABASE_URL=$DB_URL
 BASE_URL=http://localhost:$AUTH_PORT
 MANA_AUTH_KEK=$TEST_KEK
+MANA_AUTH_KEK_PREVIOUS=$TEST_KEK_PREVIOUS
 MANA_NOTIFY_URL=http://127.0.0.1:$NOTIFY_PORT
 MANA_SERVICE_KEY=$TEST_SERVICE_KEY
 CORS_ORIGINS=http://localhost:5173,http://localhost:3091
@@ -426,6 +430,8 @@ export NOTIFY_URL=http://127.0.0.1:$NOTIFY_PORT
 export MAILPIT_URL=http://127.0.0.1:$MAILPIT_PORT
 export TEST_DATABASE_URL='$DB_URL'
 export SERVICE_KEY=$TEST_SERVICE_KEY
+export TEST_KEK=$TEST_KEK
+export TEST_KEK_PREVIOUS=$TEST_KEK_PREVIOUS
 export MANA_STACK_CTL=$(printf '%q' "$STACK_DIR/ctl")
 export MANA_STACK_DIR=$(printf '%q' "$STACK_DIR")
 EOF

@@ -21,11 +21,13 @@ import (
 	"github.com/mana/mana/internal/config"
 	"github.com/mana/mana/internal/httpx"
 	"github.com/mana/mana/internal/kek"
+	"github.com/mana/mana/internal/kekrotate"
 	"github.com/mana/mana/internal/migrate"
 	"github.com/mana/mana/internal/outbox"
 	"github.com/mana/mana/internal/password"
 	"github.com/mana/mana/internal/store/pg"
 	"github.com/mana/mana/internal/token"
+	"github.com/mana/mana/internal/vault"
 )
 
 func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error {
@@ -49,10 +51,17 @@ func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error 
 		log.Info("applied migrations", "migrations", applied)
 	}
 
-	ring, err := kek.NewRing(cfg.KEK)
+	ring, err := kek.NewRing(cfg.KEK, cfg.PreviousKEKs...)
 	if err != nil {
-		return fmt.Errorf("MANA_AUTH_KEK: %w", err)
+		return fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
 	}
+	vaults := pg.NewVaultStore(pool)
+	// A KEK still wrapping rows must not leave the ring: refuse to start,
+	// saying how many rows need it and how to rotate them away.
+	if err := kekrotate.CheckRing(ctx, vaults, ring); err != nil {
+		return fmt.Errorf("KEK ring: %w", err)
+	}
+	log.Info("KEK ring ready", "active_kek_id", ring.ActiveID(), "kek_ids", ring.IDs())
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &outbox.Worker{NotifyURL: cfg.NotifyURL, ServiceKey: cfg.ServiceKey,
@@ -91,7 +100,7 @@ func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error 
 	}
 	defer closeLimiter()
 	mux := http.NewServeMux()
-	api := authapi.New(authapi.Config{Service: svc, Tokens: tokens, Log: log, TrustedProxies: cfg.TrustedProxies,
+	api := authapi.New(authapi.Config{Service: svc, Tokens: tokens, Vault: vault.NewService(vaults, ring), Log: log, TrustedProxies: cfg.TrustedProxies,
 		BaseURL: cfg.BaseURL, Registry: reg})
 	api.Routes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

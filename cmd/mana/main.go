@@ -17,6 +17,8 @@ const usage = `usage:
   mana serve notify    run mana-notify (configured by PORT, DATABASE_URL, SERVICE_KEY, SMTP_*, ...)
   mana migrate [up]    apply pending migrations of both services (DATABASE_URL)
   mana migrate status  list migrations and whether each is applied
+  mana kek rotate [-batch N]  re-wrap every vault key and signing key still under a retired KEK
+                       (MANA_AUTH_KEK = the new KEK, MANA_AUTH_KEK_PREVIOUS = the retired ones)
   mana probe [URL]     exit 0 when /health answers 200 (default http://127.0.0.1:$PORT/health)`
 
 func main() {
@@ -62,6 +64,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return migrateCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "probe":
 		return probeCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
+	case "kek":
+		return kekCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil

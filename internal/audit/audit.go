@@ -15,6 +15,8 @@ const (
 	EmailVerified      = "EMAIL_VERIFIED"
 	Logout             = "LOGOUT"
 	TokenReuseDetected = "TOKEN_REUSE_DETECTED"
+	// KEKRewrap: `mana kek rotate` re-sealed a JWT signing key under the active KEK.
+	KEKRewrap = "KEK_REWRAP"
 )
 
 // Event is one auth.security_events row. Empty strings are written as SQL

@@ -14,6 +14,7 @@ import (
 	"github.com/mana/mana/internal/auth"
 	"github.com/mana/mana/internal/httpx"
 	"github.com/mana/mana/internal/token"
+	"github.com/mana/mana/internal/vault"
 )
 
 // maxBody bounds every JSON body of this API; the largest legitimate one
@@ -24,6 +25,7 @@ const maxBody = 64 << 10
 type API struct {
 	svc            *auth.Service
 	tokens         *token.Issuer
+	vault          *vault.Service
 	log            *slog.Logger
 	trustedProxies []netip.Prefix
 	cookieNames    []string
@@ -34,6 +36,7 @@ type API struct {
 type Config struct {
 	Service        *auth.Service
 	Tokens         *token.Issuer
+	Vault          *vault.Service
 	Log            *slog.Logger
 	TrustedProxies []netip.Prefix
 	BaseURL        string
@@ -42,7 +45,7 @@ type Config struct {
 
 // New builds the API and registers its metrics.
 func New(c Config) *API {
-	a := &API{svc: c.Service, tokens: c.Tokens, log: c.Log, trustedProxies: c.TrustedProxies}
+	a := &API{svc: c.Service, tokens: c.Tokens, vault: c.Vault, log: c.Log, trustedProxies: c.TrustedProxies}
 	// Cookie names of the old service (seed contract §2.7): __Secure- prefix on https.
 	a.cookieNames = []string{"mana.session_token", "__Secure-mana.session_token"}
 	if strings.HasPrefix(c.BaseURL, "https://") {
@@ -70,6 +73,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/auth/jwks", a.jwks)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	mux.Handle("GET /api/v1/me/data", a.requireBearer(a.meData))
+	a.vaultRoutes(mux)
 	// Anything else under /api/v1/me/ needs a token first (contract §1.5).
 	mux.Handle("/api/v1/me/", a.requireBearer(func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 		http.NotFound(w, r)

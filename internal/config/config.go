@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -30,12 +31,15 @@ type Auth struct {
 	BaseURL         string
 	KEK             []byte
 	KEKIsDevDefault bool
-	NotifyURL       string
-	ServiceKey      string
-	CORSOrigins     []string
-	CookieDomain    string
-	JWTAudience     string
-	Production      bool
+	// PreviousKEKs are retired KEKs that still open rows not yet re-wrapped
+	// by `mana kek rotate` (MANA_AUTH_KEK_PREVIOUS[_FILE]).
+	PreviousKEKs [][]byte
+	NotifyURL    string
+	ServiceKey   string
+	CORSOrigins  []string
+	CookieDomain string
+	JWTAudience  string
+	Production   bool
 	// Redis, when set, holds the rate-limit counters shared by all replicas.
 	Redis Redis
 	// RateLimits overrides the default per-client limits ("login=20/1m,...");
@@ -75,6 +79,25 @@ func (r *reader) str(name, def string) string {
 		return strings.TrimSpace(v)
 	}
 	return def
+}
+
+// secret reads NAME, or the file named by NAME_FILE (for secrets mounted as
+// files); setting both is ambiguous and refused.
+func (r *reader) secret(name string) string {
+	path := r.str(name+"_FILE", "")
+	if path == "" {
+		return r.str(name, "")
+	}
+	if r.set(name) {
+		r.fail(name, "set either %s or %s_FILE, not both", name, name)
+		return ""
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		r.fail(name+"_FILE", "cannot read the secret file: %v", err)
+		return ""
+	}
+	return strings.TrimSpace(string(data))
 }
 
 func (r *reader) set(name string) bool {
@@ -196,7 +219,7 @@ func LoadAuth(look Lookup) (Auth, error) {
 		r.fail("MANA_RATE_LIMITS", "off is refused in production: rate limits are a security control")
 	}
 
-	kek := r.str("MANA_AUTH_KEK", "")
+	kek := r.secret("MANA_AUTH_KEK")
 	switch {
 	case kek == "" && c.Production:
 		r.fail("MANA_AUTH_KEK", "is required in production: base64 of exactly 32 random bytes (for example: openssl rand -base64 32)")
@@ -214,6 +237,22 @@ func LoadAuth(look Lookup) (Auth, error) {
 		if c.KEKIsDevDefault && c.Production {
 			r.fail("MANA_AUTH_KEK", "the all-zero development key is refused in production")
 		}
+	}
+	// Retired KEKs: a list separated by commas or whitespace (a mounted
+	// secret file may hold one key per line).
+	for i, entry := range strings.FieldsFunc(r.secret("MANA_AUTH_KEK_PREVIOUS"), func(c rune) bool {
+		return c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t'
+	}) {
+		key, err := DecodeKEK(entry)
+		if err != nil {
+			r.fail("MANA_AUTH_KEK_PREVIOUS", "entry %d: %v", i+1, err)
+			continue
+		}
+		if bytes.Equal(key, c.KEK) {
+			r.fail("MANA_AUTH_KEK_PREVIOUS", "entry %d is the active MANA_AUTH_KEK; list only retired keys", i+1)
+			continue
+		}
+		c.PreviousKEKs = append(c.PreviousKEKs, key)
 	}
 	return c, r.err()
 }

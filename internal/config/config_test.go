@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -60,5 +61,41 @@ func TestNotifyConfig(t *testing.T) {
 	}
 	if _, err := LoadNotify(env("SMTP_INSECURE_TLS", "sometimes")); err == nil || !strings.Contains(err.Error(), "SMTP_INSECURE_TLS") {
 		t.Fatalf("bad bool: %v", err)
+	}
+}
+
+func TestRetiredKEKs(t *testing.T) {
+	const other = "b3RoZXItb2xkLWtlay1vZi0zMi1ieXRlcy1leGFjdGw=" // "other-old-kek-of-32-bytes-exactl"
+	c, err := LoadAuth(env("MANA_AUTH_KEK", DevKEK, "MANA_AUTH_KEK_PREVIOUS", testKEK+" , "+other))
+	if err != nil || len(c.PreviousKEKs) != 2 || string(c.PreviousKEKs[0]) != "mana-integration-test-kek-32byte" {
+		t.Fatalf("list: %v %q", err, c.PreviousKEKs)
+	}
+
+	dir := t.TempDir()
+	active := dir + "/kek"
+	previous := dir + "/previous"
+	if err := os.WriteFile(active, []byte(testKEK+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(previous, []byte(DevKEK+"\n"+other+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = LoadAuth(env("MANA_AUTH_KEK_FILE", active, "MANA_AUTH_KEK_PREVIOUS_FILE", previous))
+	if err != nil || string(c.KEK) != "mana-integration-test-kek-32byte" || len(c.PreviousKEKs) != 2 {
+		t.Fatalf("files: %v", err)
+	}
+
+	for name, tc := range map[string]struct {
+		env  Lookup
+		want string
+	}{
+		"both set":        {env("MANA_AUTH_KEK", testKEK, "MANA_AUTH_KEK_FILE", active), "not both"},
+		"missing file":    {env("MANA_AUTH_KEK_PREVIOUS_FILE", dir+"/nope"), "MANA_AUTH_KEK_PREVIOUS_FILE: cannot read"},
+		"bad entry":       {env("MANA_AUTH_KEK_PREVIOUS", testKEK+",AAAA"), "MANA_AUTH_KEK_PREVIOUS: entry 2: expected 32 bytes"},
+		"active repeated": {env("MANA_AUTH_KEK", testKEK, "MANA_AUTH_KEK_PREVIOUS", testKEK), "entry 1 is the active MANA_AUTH_KEK"},
+	} {
+		if _, err := LoadAuth(tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to mention %q", name, err, tc.want)
+		}
 	}
 }

@@ -13,18 +13,26 @@ import (
 	"fmt"
 )
 
-// LegacyID is the kek_id the old service wrote; it names the configured KEK.
+// LegacyID is the kek_id the old service wrote. It had exactly one KEK, but
+// after a rotation that KEK is no longer the active one, so a LegacyID value
+// is opened by trying every configured KEK, active first: GCM authentication
+// tells which one is right (a wrong key fails the tag check, it never yields
+// wrong plaintext).
 const LegacyID = "env-v1"
 
 // NonceSize is the AES-GCM nonce length used for every seal.
 const NonceSize = 12
 
+// KeySize is the length of every KEK.
+const KeySize = 32
+
 // ErrUnknownKEK means a value was sealed under a KEK that is not configured.
 var ErrUnknownKEK = errors.New("kek: sealed under a KEK that is not configured")
 
-// Ring is the set of configured KEKs; new values are sealed under Active.
+// Ring is the set of configured KEKs; new values are sealed under the active one.
 type Ring struct {
 	active string
+	order  []string // ids, active first, then retired in configuration order
 	keys   map[string]cipher.AEAD
 }
 
@@ -36,12 +44,17 @@ func ID(key []byte) string {
 }
 
 // NewRing builds a ring whose active KEK is active; retired keys may follow.
-// The active key also answers to LegacyID, as the old service had one KEK.
+// A retired key equal to the active one (or to another retired key) is an
+// operator mistake worth stopping for, not something to paper over.
 func NewRing(active []byte, retired ...[]byte) (*Ring, error) {
 	r := &Ring{keys: map[string]cipher.AEAD{}}
 	for i, k := range append([][]byte{active}, retired...) {
-		if len(k) != 32 {
+		if len(k) != KeySize {
 			return nil, fmt.Errorf("kek: key %d: expected 32 bytes, got %d", i, len(k))
+		}
+		id := ID(k)
+		if _, dup := r.keys[id]; dup {
+			return nil, fmt.Errorf("kek: key %d (%s) is configured twice", i, id)
 		}
 		block, err := aes.NewCipher(k)
 		if err != nil {
@@ -51,12 +64,11 @@ func NewRing(active []byte, retired ...[]byte) (*Ring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kek: key %d: %w", i, err)
 		}
-		id := ID(k)
 		if i == 0 {
 			r.active = id
-			r.keys[LegacyID] = aead
 		}
 		r.keys[id] = aead
+		r.order = append(r.order, id)
 	}
 	return r, nil
 }
@@ -64,27 +76,62 @@ func NewRing(active []byte, retired ...[]byte) (*Ring, error) {
 // ActiveID is the id recorded with values sealed now.
 func (r *Ring) ActiveID() string { return r.active }
 
-// Seal encrypts plaintext under the active KEK, binding aad (which must be
-// given again to open). It returns nonce||ciphertext||tag and the KEK id.
-func (r *Ring) Seal(plaintext, aad []byte) (sealed []byte, kekID string) {
-	aead := r.keys[r.active]
-	nonce := make([]byte, NonceSize, NonceSize+len(plaintext)+aead.Overhead())
-	_, _ = rand.Read(nonce)
-	return aead.Seal(nonce, nonce, plaintext, aad), r.active
+// IDs lists the configured KEK ids, active first.
+func (r *Ring) IDs() []string { return append([]string(nil), r.order...) }
+
+// Has reports whether kekID can be opened by this ring: a configured id, or
+// LegacyID (which is resolved by trial at open time).
+func (r *Ring) Has(kekID string) bool {
+	_, ok := r.keys[kekID]
+	return ok || kekID == LegacyID
 }
 
-// Open decrypts a value sealed by Seal under the KEK named kekID.
-func (r *Ring) Open(kekID string, sealed, aad []byte) ([]byte, error) {
+// Wrap encrypts plaintext under the active KEK with a fresh random 12-byte
+// nonce, binding aad (nil for none). It returns the nonce and ciphertext||tag
+// separately, as the vault stores them in two columns.
+func (r *Ring) Wrap(plaintext, aad []byte) (nonce, ciphertext []byte, kekID string) {
+	aead := r.keys[r.active]
+	nonce = make([]byte, NonceSize)
+	// crypto/rand.Read never fails on supported platforms (it aborts the
+	// program instead), so there is no error to handle here.
+	_, _ = rand.Read(nonce)
+	return nonce, aead.Seal(nil, nonce, plaintext, aad), r.active
+}
+
+// Unwrap decrypts a value wrapped under kekID. LegacyID tries every KEK.
+func (r *Ring) Unwrap(kekID string, nonce, ciphertext, aad []byte) ([]byte, error) {
+	if len(nonce) != NonceSize {
+		return nil, fmt.Errorf("kek: expected a 12-byte IV, got %d bytes", len(nonce))
+	}
+	if kekID == LegacyID {
+		for _, id := range r.order {
+			if out, err := r.keys[id].Open(nil, nonce, ciphertext, aad); err == nil {
+				return out, nil
+			}
+		}
+		return nil, fmt.Errorf("kek: open %s: none of the %d configured KEKs authenticates this value", LegacyID, len(r.order))
+	}
 	aead, ok := r.keys[kekID]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownKEK, kekID)
 	}
-	if len(sealed) < NonceSize+aead.Overhead() {
-		return nil, errors.New("kek: sealed value too short")
-	}
-	out, err := aead.Open(nil, sealed[:NonceSize], sealed[NonceSize:], aad)
+	out, err := aead.Open(nil, nonce, ciphertext, aad)
 	if err != nil {
 		return nil, fmt.Errorf("kek: open under %s: %w", kekID, err)
 	}
 	return out, nil
+}
+
+// Seal is Wrap with the nonce prepended: nonce||ciphertext||tag.
+func (r *Ring) Seal(plaintext, aad []byte) (sealed []byte, kekID string) {
+	nonce, ct, id := r.Wrap(plaintext, aad)
+	return append(nonce, ct...), id
+}
+
+// Open decrypts a value sealed by Seal under the KEK named kekID.
+func (r *Ring) Open(kekID string, sealed, aad []byte) ([]byte, error) {
+	if len(sealed) < NonceSize {
+		return nil, errors.New("kek: sealed value too short")
+	}
+	return r.Unwrap(kekID, sealed[:NonceSize], sealed[NonceSize:], aad)
 }

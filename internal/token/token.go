@@ -143,7 +143,7 @@ func (i *Issuer) createKey(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("token: encode public key: %w", err)
 	}
-	sealed, kekID := i.ring.Seal(priv.Seed(), []byte("auth.jwks:"+id))
+	sealed, kekID := i.ring.Seal(priv.Seed(), sealAAD(id))
 	k := StoredKey{ID: id, PublicKey: string(pubJSON), PrivateKey: base64.StdEncoding.EncodeToString(sealed), KEKID: kekID}
 	if err := i.store.InsertKey(ctx, k); err != nil {
 		return fmt.Errorf("token: store signing key: %w", err)
@@ -204,7 +204,7 @@ func (i *Issuer) openPrivate(k StoredKey) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode sealed key: %w", err)
 	}
-	seed, err := i.ring.Open(k.KEKID, sealed, []byte("auth.jwks:"+k.ID))
+	seed, err := i.ring.Open(k.KEKID, sealed, sealAAD(k.ID))
 	if err != nil {
 		return nil, err
 	}

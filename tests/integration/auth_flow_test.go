@@ -100,6 +100,19 @@ func TestHappyPath(t *testing.T) {
 		t.Fatalf("/me/data: want user.id %s and an auth section: %s", u.ID, me)
 	}
 
+	// The seed's vault steps: /init returns masterKey, formatVersion, kekId;
+	// /key returns the same key (on the other replica too).
+	initR := postJSON(t, authURL+"/api/v1/me/encryption-vault/init", map[string]any{}, bearer(s.AccessToken)...)
+	expectStatus(t, initR, http.StatusOK)
+	if jstr(initR.JSON, "masterKey") == "" || jnum(initR.JSON, "formatVersion") != 1 || jstr(initR.JSON, "kekId") == "" {
+		t.Fatalf("vault /init: want masterKey, formatVersion 1 and kekId: %s", initR)
+	}
+	keyR := getJSON(t, auth2URL+"/api/v1/me/encryption-vault/key", bearer(s.AccessToken)...)
+	expectStatus(t, keyR, http.StatusOK)
+	if jstr(keyR.JSON, "masterKey") != jstr(initR.JSON, "masterKey") {
+		t.Fatalf("vault /key returned another key than /init: %s", keyR)
+	}
+
 	out := postJSON(t, authURL+"/api/v1/auth/logout", map[string]any{}, bearer(s.AccessToken)...)
 	expectStatus(t, out, http.StatusOK)
 	if ok, _ := out.JSON["success"].(bool); !ok {

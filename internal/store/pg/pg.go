@@ -37,20 +37,7 @@ var (
 
 // InTx runs fn in one READ COMMITTED transaction and commits if fn returns nil.
 func (s *Store) InTx(ctx context.Context, fn func(auth.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	if err := fn(&txn{tx: tx, enqueue: s.enqueue}); err != nil {
-		if rbErr := tx.Rollback(ctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
-		}
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error { return fn(&txn{tx: tx, enqueue: s.enqueue}) })
 }
 
 // Ping runs a real query.
