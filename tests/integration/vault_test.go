@@ -264,3 +264,47 @@ func TestVaultCheckConstraints(t *testing.T) {
 		t.Fatalf("consistent zero-knowledge row refused: %v", err)
 	}
 }
+
+// Parallel first /init calls of one user, on both replicas, create one vault:
+// every caller gets the same master key and one row exists.
+// Negative control: without the per-user advisory lock in
+// pg.VaultStore.InUserTx, two calls both see no row and insert; the loser
+// fails on the primary key (a 500 here) or the callers see different keys.
+func TestVaultConcurrentInit(t *testing.T) {
+	u, s := vaultUser(t, "vaultrace")
+	const callers = 16
+	type answer struct {
+		status int
+		key    string
+		err    error
+	}
+	answers := make(chan answer, callers)
+	for i := range callers {
+		base := authURL
+		if i%2 == 1 {
+			base = auth2URL
+		}
+		go func() {
+			r, err := tryDo(http.MethodPost, base+vaultPath+"/init", map[string]any{}, bearer(s.AccessToken)...)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			answers <- answer{status: r.Status, key: jstr(r.JSON, "masterKey")}
+		}()
+	}
+	keys := map[string]int{}
+	for range callers {
+		a := <-answers
+		if a.err != nil || a.status != http.StatusOK || a.key == "" {
+			t.Fatalf("concurrent /init: status %d, key %q, err %v", a.status, a.key, a.err)
+		}
+		keys[a.key]++
+	}
+	if len(keys) != 1 {
+		t.Fatalf("concurrent /init returned %d different master keys, want 1", len(keys))
+	}
+	if n := queryInt(t, `SELECT count(*) FROM auth.encryption_vaults WHERE user_id = $1`, u.ID); n != 1 {
+		t.Fatalf("%d vault rows, want 1", n)
+	}
+}
