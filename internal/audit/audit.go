@@ -12,6 +12,16 @@ const (
 	EmailVerified      = "EMAIL_VERIFIED"
 	Logout             = "LOGOUT"
 	TokenReuseDetected = "TOKEN_REUSE_DETECTED"
+
+	PasswordResetRequested = "PASSWORD_RESET_REQUESTED"
+	PasswordResetCompleted = "PASSWORD_RESET_COMPLETED"
+	PasswordChanged        = "PASSWORD_CHANGED"
+	ProfileUpdated         = "PROFILE_UPDATED"
+	SessionRevoked         = "SESSION_REVOKED"
+	LogoutAll              = "LOGOUT_ALL"
+	// AccountDeleted is written without user id, IP or user agent: it must
+	// outlive the account without holding its personal data.
+	AccountDeleted = "ACCOUNT_DELETED"
 )
 
 // Event is one auth.security_events row. Empty strings are written as SQL

@@ -70,6 +70,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/auth/jwks", a.jwks)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	mux.Handle("GET /api/v1/me/data", a.requireBearer(a.meData))
+	a.accountRoutes(mux)
 	// Anything else under /api/v1/me/ needs a token first (contract §1.5).
 	mux.Handle("/api/v1/me/", a.requireBearer(func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 		http.NotFound(w, r)
