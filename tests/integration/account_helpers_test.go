@@ -174,3 +174,14 @@ func execSQL(t testing.TB, sql string, args ...any) {
 		t.Fatalf("exec %q %v: %v", sql, args, err)
 	}
 }
+
+func queryString(t testing.TB, sql string, args ...any) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var s string
+	if err := db.QueryRow(ctx, sql, args...).Scan(&s); err != nil {
+		t.Fatalf("query %q %v: %v", sql, args, err)
+	}
+	return s
+}
