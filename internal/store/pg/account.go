@@ -177,8 +177,14 @@ func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.Del
 		{"user", `DELETE FROM auth.users WHERE id = $1`, id},
 		// Mail to the address that has not gone out yet (or was delivered
 		// and is kept for River's retention) holds the address and links:
-		// drop it. A job being worked on right now is left to finish.
+		// drop it.
 		{"queued mail", `DELETE FROM ` + migrate.RiverSchema + `.river_job WHERE kind = 'auth_mail' AND args ->> 'to' = $1 AND state <> 'running'`, mail},
+		// A job being handed to notify right now cannot be deleted under its
+		// worker; its stored copy is emptied instead. Should that attempt
+		// fail, the retry has no recipient, notify refuses it (400) and the
+		// outbox cancels the job.
+		{"running mail", `UPDATE ` + migrate.RiverSchema + `.river_job SET args = '{"to":"","subject":"","html":"","external_id":""}'::jsonb
+			WHERE kind = 'auth_mail' AND args ->> 'to' = $1 AND state = 'running'`, mail},
 	}
 	for _, s := range steps {
 		if _, err := t.tx.Exec(ctx, s.sql, s.args...); err != nil {
