@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -48,10 +49,9 @@ func restartAuth2With(t *testing.T, lines ...string) {
 // day's count, and N parallel registrations against k free spots admit
 // exactly k; the rest get 429 SIGNUP_LIMIT_REACHED and write nothing. The
 // limit is set on the replica auth2 only (restarted for this test), at
-// today's count + 2, so other tests are unaffected.
+// today's count + 3, so other tests are unaffected.
 // Negative control: removing tx.LockSignups from admitSignup lets parallel
-// registrations read the same count and admit more than 2 (seen: see the
-// report); removing admitSignup altogether admits all 8.
+// registrations read the same count: all 8 are admitted.
 func TestSignupLimit(t *testing.T) {
 	r := getJSON(t, authURL+"/api/v1/auth/signup-status")
 	expectStatus(t, r, http.StatusOK)
@@ -60,15 +60,31 @@ func TestSignupLimit(t *testing.T) {
 	}
 
 	today := queryInt(t, `SELECT count(*) FROM auth.security_events WHERE event_type = 'REGISTER' AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`)
-	limit := today + 2
+	limit := today + 3
 	restartAuth2With(t, fmt.Sprintf("MAX_DAILY_SIGNUPS=%d", limit))
 
 	r = getJSON(t, auth2URL+"/api/v1/auth/signup-status")
 	expectStatus(t, r, http.StatusOK)
 	midnight := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour).Format(time.RFC3339)
-	if r.JSON["registrationOpen"] != true || jnum(r.JSON, "spotsRemaining") != 2 || int(jnum(r.JSON, "totalToday")) != today ||
+	if r.JSON["registrationOpen"] != true || jnum(r.JSON, "spotsRemaining") != 3 || int(jnum(r.JSON, "totalToday")) != today ||
 		int(jnum(r.JSON, "limit")) != limit || jstr(r.JSON, "resetsAt") != midnight {
 		t.Fatalf("signup-status with limit %d (today %d): got %s", limit, today, r)
+	}
+
+	// Hold back every registration inside its transaction, after it has
+	// counted today's signups but before it commits: the test locks
+	// auth.accounts, which each registration writes right after the count.
+	// Without the signup lock all of them count the same number and all
+	// are admitted; with it they queue and exactly the free spots pass.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	gate, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gate.Rollback(context.Background()) //nolint:errcheck // released below; this only covers a failure path
+	if _, err := gate.Exec(ctx, `LOCK TABLE auth.accounts IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
 	}
 
 	const n = 8
@@ -91,6 +107,12 @@ func TestSignupLimit(t *testing.T) {
 			codes[i] = jstr(resp.JSON, "code")
 		}()
 	}
+	eventually(t, 30*time.Second, "all registrations waiting inside their transactions", func() bool {
+		return queryInt(t, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()`) >= n
+	})
+	if err := gate.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
 	wg.Wait()
 	ok, limited := 0, 0
 	for i := range n {
@@ -106,8 +128,8 @@ func TestSignupLimit(t *testing.T) {
 			t.Errorf("registration %d: unexpected %d %s", i, statuses[i], codes[i])
 		}
 	}
-	if ok != 2 || limited != n-2 {
-		t.Fatalf("%d parallel registrations against 2 free spots: %d admitted, %d refused; want 2 and %d", n, ok, limited, n-2)
+	if ok != 3 || limited != n-3 {
+		t.Fatalf("%d parallel registrations against 3 free spots: %d admitted, %d refused; want 3 and %d", n, ok, limited, n-3)
 	}
 	r = getJSON(t, auth2URL+"/api/v1/auth/signup-status")
 	if r.JSON["registrationOpen"] != false || jnum(r.JSON, "spotsRemaining") != 0 || int(jnum(r.JSON, "totalToday")) != limit {
