@@ -61,11 +61,8 @@ func (s *Service) ForgotPassword(ctx context.Context, rawEmail, rawRedirect stri
 	now := s.now().UTC()
 	secret := randid.Secret()
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		u, err := tx.UserByEmail(ctx, email)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
+		u, found, err := existingUser(ctx, tx, email)
+		if err != nil || !found {
 			return err
 		}
 		if err := tx.LockUser(ctx, u.ID); err != nil {
@@ -247,11 +244,11 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 		}
 		// The hash we verified against must still be the stored one: two
 		// concurrent changes must not both pass with the same old password.
-		now, err := tx.CredentialHash(ctx, user.ID)
+		current, err := tx.CredentialHash(ctx, user.ID)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if now != stored {
+		if current != stored {
 			return ErrWrongPassword
 		}
 		if err := tx.SetPassword(ctx, user.ID, hash); err != nil {

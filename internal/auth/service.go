@@ -230,11 +230,8 @@ func (s *Service) ResendVerification(ctx context.Context, rawEmail, rawCallback 
 	callback := s.callbackOrRoot(ctx, rawCallback)
 	now := s.now().UTC()
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		u, err := tx.UserByEmail(ctx, email)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
+		u, found, err := existingUser(ctx, tx, email)
+		if err != nil || !found {
 			return err
 		}
 		if u.EmailVerified {
@@ -257,4 +254,14 @@ func (s *Service) ResendVerification(ctx context.Context, rawEmail, rawCallback 
 		return fmt.Errorf("resend verification: %w", err)
 	}
 	return nil
+}
+
+// existingUser looks a user up by canonical email for flows that answer the
+// same whether or not the address exists: found is false for an unknown one.
+func existingUser(ctx context.Context, tx Tx, email string) (u User, found bool, err error) {
+	u, err = tx.UserByEmail(ctx, email)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, false, nil
+	}
+	return u, err == nil, err
 }

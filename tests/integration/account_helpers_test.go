@@ -118,10 +118,7 @@ func requestReset(t testing.TB, email, redirectTo string) string {
 	t.Helper()
 	before := countSubjectJobs(t, email, resetSubject)
 	r := postJSON(t, authURL+"/api/v1/auth/forgot-password", map[string]any{"email": email, "redirectTo": redirectTo})
-	expectStatus(t, r, http.StatusOK)
-	if r.JSON["success"] != true {
-		t.Fatalf("forgot-password: want {success:true}, got %s", r)
-	}
+	expectSuccess(t, "forgot-password", r)
 	if got := countSubjectJobs(t, email, resetSubject); got != before+1 {
 		t.Fatalf("forgot-password: reset mail jobs = %d right after the response, want %d", got, before+1)
 	}
@@ -184,4 +181,13 @@ func queryString(t testing.TB, sql string, args ...any) string {
 		t.Fatalf("query %q %v: %v", sql, args, err)
 	}
 	return s
+}
+
+// expectSuccess asserts 200 {"success":true, …}.
+func expectSuccess(t testing.TB, what string, r *response) {
+	t.Helper()
+	expectStatus(t, r, http.StatusOK)
+	if r.JSON["success"] != true {
+		t.Fatalf("%s: want {success:true}, got %s", what, r)
+	}
 }

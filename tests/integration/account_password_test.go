@@ -57,10 +57,7 @@ func TestPasswordResetFlow(t *testing.T) {
 	requireSessionLive(t, "after a refused reset", s1)
 
 	r = resetPassword(t, tok, newPassword)
-	expectStatus(t, r, http.StatusOK)
-	if r.JSON["success"] != true {
-		t.Fatalf("reset: want {success:true}, got %s", r)
-	}
+	expectSuccess(t, "reset", r)
 	requireSessionDead(t, "after reset (session 1)", s1)
 	requireSessionDead(t, "after reset (session 2)", s2)
 	if n := countEvents(t, u.ID, "PASSWORD_RESET_COMPLETED"); n != 1 {
@@ -188,10 +185,7 @@ func TestChangePassword(t *testing.T) {
 	requireSessionLive(t, "after refused changes", other)
 
 	r = postJSON(t, url, map[string]any{"currentPassword": u.Password, "newPassword": newPassword}, bearer(me.AccessToken)...)
-	expectStatus(t, r, http.StatusOK)
-	if r.JSON["success"] != true {
-		t.Fatalf("change-password: want {success:true}, got %s", r)
-	}
+	expectSuccess(t, "change-password", r)
 	requireSessionLive(t, "caller's session", me)
 	requireSessionDead(t, "other session", other)
 	if n := countEvents(t, u.ID, "PASSWORD_CHANGED"); n != 1 {
