@@ -25,6 +25,7 @@ import (
 	"github.com/mana/mana/internal/migrate"
 	"github.com/mana/mana/internal/outbox"
 	"github.com/mana/mana/internal/password"
+	"github.com/mana/mana/internal/password/policy"
 	"github.com/mana/mana/internal/store/pg"
 	"github.com/mana/mana/internal/token"
 	"github.com/mana/mana/internal/vault"
@@ -86,10 +87,14 @@ func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error 
 	if err != nil {
 		return err
 	}
+	pwPolicy, err := policy.New(cfg.PasswordMinLength)
+	if err != nil {
+		return fmt.Errorf("MANA_PASSWORD_MIN_LENGTH: %w", err)
+	}
 	svc := auth.NewService(auth.Config{
 		Store: store, Hasher: password.NewHasher(password.OWASP, cfg.MaxConcurrentHashes), Tokens: tokens,
 		BaseURL: cfg.BaseURL, Callbacks: auth.NewCallbackPolicy(append([]string{cfg.BaseURL}, cfg.CORSOrigins...)...),
-		Lockout: auth.DefaultLockout, Log: log,
+		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: cfg.MaxDailySignups, Log: log,
 	})
 
 	reg := prometheus.NewRegistry()

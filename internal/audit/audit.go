@@ -17,6 +17,16 @@ const (
 	TokenReuseDetected = "TOKEN_REUSE_DETECTED"
 	// KEKRewrap: `mana kek rotate` re-sealed a JWT signing key under the active KEK.
 	KEKRewrap = "KEK_REWRAP"
+
+	PasswordResetRequested = "PASSWORD_RESET_REQUESTED"
+	PasswordResetCompleted = "PASSWORD_RESET_COMPLETED"
+	PasswordChanged        = "PASSWORD_CHANGED"
+	ProfileUpdated         = "PROFILE_UPDATED"
+	SessionRevoked         = "SESSION_REVOKED"
+	LogoutAll              = "LOGOUT_ALL"
+	// AccountDeleted is written without user id, IP or user agent: it must
+	// outlive the account without holding its personal data.
+	AccountDeleted = "ACCOUNT_DELETED"
 )
 
 // Event is one auth.security_events row. Empty strings are written as SQL

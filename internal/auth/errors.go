@@ -23,6 +23,12 @@ var (
 	ErrTokenExpired    = errors.New("link expired")
 	ErrUserNotFound    = errors.New("user not found")
 	ErrInvalidCallback = errors.New("invalid callbackURL")
+	// ErrWrongPassword is a wrong current password on a signed-in change.
+	ErrWrongPassword = errors.New("invalid password")
+	// ErrSignupLimit means today's registrations reached MAX_DAILY_SIGNUPS.
+	ErrSignupLimit = errors.New("signup limit reached")
+	// ErrSessionNotFound is a session id that is not one of the caller's live sessions.
+	ErrSessionNotFound = errors.New("session not found")
 )
 
 // LockedError is returned while an account is locked out.

@@ -17,3 +17,29 @@ func verificationMail(baseURL, to, name, token, callbackURL string) Mail {
 		"<p>Oder kopiere diesen Link: " + l + "</p>"
 	return Mail{To: to, Subject: "E-Mail bestätigen — Mana", HTML: body}
 }
+
+// resetMail is the password-reset email (contract §7.7): the link is valid for one hour.
+func resetMail(to, name, link string) Mail {
+	l := html.EscapeString(link)
+	body := "<p>Hallo " + html.EscapeString(name) + ",</p>" +
+		"<p>Du hast angefordert, dein Passwort zurückzusetzen:</p>" +
+		`<p><a href="` + l + `">Passwort zurücksetzen</a></p>` +
+		"<p>Oder kopiere diesen Link: " + l + "</p>" +
+		"<p>Der Link ist 1 Stunde gültig. Wenn du das nicht warst, ignoriere diese E-Mail.</p>"
+	return Mail{To: to, Subject: "Passwort zurücksetzen — Mana", HTML: body}
+}
+
+// passwordChangedMail tells the owner that the password changed, so a change
+// they did not make does not go unnoticed.
+func passwordChangedMail(to, name string) Mail {
+	body := "<p>Hallo " + html.EscapeString(name) + ",</p>" +
+		"<p>Das Passwort deines Mana-Kontos wurde soeben geändert. Deine anderen Sitzungen wurden abgemeldet.</p>" +
+		"<p>Wenn du das nicht warst, setze dein Passwort sofort über „Passwort vergessen“ zurück.</p>"
+	return Mail{To: to, Subject: "Passwort geändert — Mana", HTML: body}
+}
+
+// accountDeletedMail confirms a deletion (contract §7.7).
+func accountDeletedMail(to string) Mail {
+	body := "<p>Dein Mana-Konto wurde erfolgreich gelöscht. Alle deine Daten wurden entfernt.</p>"
+	return Mail{To: to, Subject: "Konto gelöscht — Mana", HTML: body}
+}

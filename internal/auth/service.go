@@ -12,6 +12,7 @@ import (
 
 	"github.com/mana/mana/internal/audit"
 	"github.com/mana/mana/internal/password"
+	"github.com/mana/mana/internal/password/policy"
 	"github.com/mana/mana/internal/randid"
 	"github.com/mana/mana/internal/token"
 )
@@ -32,8 +33,11 @@ type Service struct {
 	baseURL   string
 	callbacks CallbackPolicy
 	lockout   LockoutPolicy
-	now       func() time.Time
-	log       *slog.Logger
+	policy    *policy.Policy
+	// maxDailySignups caps registrations per UTC day; 0 = unlimited.
+	maxDailySignups int
+	now             func() time.Time
+	log             *slog.Logger
 }
 
 // Config wires a Service.
@@ -44,19 +48,30 @@ type Config struct {
 	BaseURL   string
 	Callbacks CallbackPolicy
 	Lockout   LockoutPolicy
-	Now       func() time.Time
-	Log       *slog.Logger
+	// Policy decides which new passwords are acceptable (required).
+	Policy          *policy.Policy
+	MaxDailySignups int
+	Now             func() time.Time
+	Log             *slog.Logger
 }
 
 // NewService builds the service.
 func NewService(c Config) *Service {
 	s := &Service{store: c.Store, hasher: c.Hasher, tokens: c.Tokens, baseURL: c.BaseURL,
-		callbacks: c.Callbacks, lockout: c.Lockout, now: c.Now, log: c.Log}
+		callbacks: c.Callbacks, lockout: c.Lockout, policy: c.Policy, maxDailySignups: c.MaxDailySignups, now: c.Now, log: c.Log}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.lockout.Threshold == 0 {
 		s.lockout = DefaultLockout
+	}
+	if s.policy == nil {
+		// Only the embedded data can make this fail: a broken build.
+		p, err := policy.New(policy.DefaultMinLength)
+		if err != nil {
+			panic(err)
+		}
+		s.policy = p
 	}
 	return s
 }
@@ -87,7 +102,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (Use
 	if err := validateEmail(email); err != nil {
 		return User{}, err
 	}
-	if err := validateNewPassword(in.Password); err != nil {
+	if err := s.checkNewPassword(in.Password, email); err != nil {
 		return User{}, err
 	}
 	name := strings.TrimSpace(in.Name)
@@ -108,6 +123,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (Use
 	secret := randid.Secret()
 	taken := false
 	err = s.store.InTx(ctx, func(tx Tx) error {
+		if err := s.admitSignup(ctx, tx, now); err != nil {
+			return err
+		}
 		if err := tx.InsertUser(ctx, u, hash); err != nil {
 			if errors.Is(err, ErrConflict) {
 				taken = true
@@ -123,6 +141,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (Use
 	if taken {
 		s.log.InfoContext(ctx, "registration for an existing email answered generically")
 		return u, nil // a fresh random id that exists nowhere
+	}
+	if errors.Is(err, ErrSignupLimit) {
+		return User{}, ErrSignupLimit
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("register: %w", err)
@@ -209,11 +230,8 @@ func (s *Service) ResendVerification(ctx context.Context, rawEmail, rawCallback 
 	callback := s.callbackOrRoot(ctx, rawCallback)
 	now := s.now().UTC()
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		u, err := tx.UserByEmail(ctx, email)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
+		u, found, err := existingUser(ctx, tx, email)
+		if err != nil || !found {
 			return err
 		}
 		if u.EmailVerified {
@@ -236,4 +254,14 @@ func (s *Service) ResendVerification(ctx context.Context, rawEmail, rawCallback 
 		return fmt.Errorf("resend verification: %w", err)
 	}
 	return nil
+}
+
+// existingUser looks a user up by canonical email for flows that answer the
+// same whether or not the address exists: found is false for an unknown one.
+func existingUser(ctx context.Context, tx Tx, email string) (u User, found bool, err error) {
+	u, err = tx.UserByEmail(ctx, email)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, false, nil
+	}
+	return u, err == nil, err
 }

@@ -48,6 +48,7 @@ type Session struct {
 	UserAgent  string
 	RevokedAt  *time.Time
 	LastActive *time.Time
+	DeviceName string
 }
 
 // RefreshRow is a refresh token with its session, locked for update.
@@ -127,4 +128,64 @@ type Tx interface {
 
 	InsertEvent(ctx context.Context, e audit.Event) error
 	EnqueueMail(ctx context.Context, m Mail) error
+
+	AccountTx
+}
+
+// Profile is the user-editable part of auth.users.
+type Profile struct {
+	Name                 string
+	Image                *string
+	FeedbackShowRealName bool
+}
+
+// ProfilePatch names the fields to change; nil leaves a field as it is.
+type ProfilePatch struct {
+	Name                 *string
+	Image                *string
+	FeedbackShowRealName *bool
+}
+
+// EventRecord is a stored auth.security_events row.
+type EventRecord struct {
+	ID        string
+	Type      string
+	IP        string
+	UserAgent string
+	Metadata  map[string]any
+	CreatedAt time.Time
+}
+
+// DeletedCounts reports what an account deletion removed.
+type DeletedCounts struct {
+	Sessions int
+	Accounts int
+}
+
+// AccountTx holds the account-lifecycle operations (reset, change, sessions,
+// profile, export, deletion, signup limit).
+type AccountTx interface {
+	// LinkTokenByHash reads a link token without using it; ErrNotFound when unknown.
+	LinkTokenByHash(ctx context.Context, hash []byte, purpose string) (LinkToken, error)
+	// RetireLinkTokens marks every unused token of the user and purpose used.
+	RetireLinkTokens(ctx context.Context, userID, purpose string) error
+	// SetPassword stores the credential hash, creating the credential account when missing.
+	SetPassword(ctx context.Context, userID, hash string) error
+	// RevokeUserSessions revokes every live session of the user except
+	// exceptID ("" = all) and returns how many it revoked.
+	RevokeUserSessions(ctx context.Context, userID, exceptID string) (int, error)
+	// UserSessions lists the user's sessions, newest first; ended ones
+	// (revoked or expired) only when includeEnded.
+	UserSessions(ctx context.Context, userID string, includeEnded bool) ([]Session, error)
+	// UpdateProfile applies the patch; ErrNotFound when the user is gone.
+	UpdateProfile(ctx context.Context, userID string, p ProfilePatch) (Profile, error)
+	// UserEvents returns the user's newest security events, at most limit.
+	UserEvents(ctx context.Context, userID string, limit int) ([]EventRecord, error)
+	// LockSignups serialises registrations while a daily limit is enforced.
+	LockSignups(ctx context.Context) error
+	// CountEventsSince counts events of a type written at or after since.
+	CountEventsSince(ctx context.Context, eventType string, since time.Time) (int, error)
+	// DeleteAccount removes the user and every row holding their personal
+	// data, and strips IP, user agent and email from audit rows that remain.
+	DeleteAccount(ctx context.Context, userID, email string) (DeletedCounts, error)
 }

@@ -4,14 +4,12 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 )
 
 // Input limits, enforced before any work is done.
 const (
 	MaxEmailLen       = 254
 	MaxNameLen        = 255
-	MinPasswordLen    = 8
 	MaxPasswordLen    = 128
 	maxCallbackURLLen = 2048
 )
@@ -29,22 +27,6 @@ func validateEmail(email string) error {
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != email || addr.Name != "" {
 		return invalid("Invalid email address")
-	}
-	return nil
-}
-
-// validateNewPassword applies the length rules; length counts Unicode code
-// points (not bytes), and nothing is ever truncated.
-func validateNewPassword(pw string) error {
-	if pw == "" {
-		return invalid("password is required")
-	}
-	n := utf8.RuneCountInString(pw)
-	if n < MinPasswordLen {
-		return weak("Password too short (at least 8 characters)")
-	}
-	if n > MaxPasswordLen {
-		return weak("Password too long (at most 128 characters)")
 	}
 	return nil
 }

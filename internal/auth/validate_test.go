@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/mana/mana/internal/password/policy"
 )
 
 func TestCallbackPolicy(t *testing.T) {
@@ -35,21 +37,31 @@ func TestWithQuery(t *testing.T) {
 	}
 }
 
-func TestValidateNewPasswordCountsCodePoints(t *testing.T) {
-	// 8 code points but 24 bytes: byte counting would accept 3-character
-	// passwords of 3-byte runes and refuse long ASCII ones wrongly.
-	if err := validateNewPassword("ääääääää"); err != nil {
+func TestCheckNewPasswordCountsCodePoints(t *testing.T) {
+	p, err := policy.New(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{policy: p}
+	// 8 code points but 16 bytes: byte counting would accept 4-character
+	// passwords of 2-byte runes and refuse long ASCII ones wrongly.
+	if err := s.checkNewPassword("äöüßäöüx", "a@b.io"); err != nil {
 		t.Errorf("8 code points refused: %v", err)
 	}
-	if err := validateNewPassword("äääääää"); err == nil {
+	if err := s.checkNewPassword("äöüßäöü", "a@b.io"); err == nil {
 		t.Error("7 code points accepted")
 	}
-	if err := validateNewPassword(strings.Repeat("a", 129)); err == nil {
+	if err := s.checkNewPassword(strings.Repeat("a", 129), "a@b.io"); err == nil {
 		t.Error("129 characters accepted")
 	}
 	var ve *ValidationError
-	if err := validateNewPassword("short"); !errors.As(err, &ve) || ve.Code != "WEAK_PASSWORD" {
-		t.Errorf("short password error = %v, want WEAK_PASSWORD", err)
+	for _, bad := range []string{"short", "password1", "a@b.io"} {
+		if err := s.checkNewPassword(bad, "a@b.io"); !errors.As(err, &ve) || ve.Code != "WEAK_PASSWORD" {
+			t.Errorf("checkNewPassword(%q) = %v, want WEAK_PASSWORD", bad, err)
+		}
+	}
+	if err := s.checkNewPassword("", "a@b.io"); !errors.As(err, &ve) || ve.Code != "VALIDATION" {
+		t.Errorf("empty password error = %v, want VALIDATION", err)
 	}
 }
 

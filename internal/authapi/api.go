@@ -74,6 +74,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	mux.Handle("GET /api/v1/me/data", a.requireBearer(a.meData))
 	a.vaultRoutes(mux)
+	a.accountRoutes(mux)
 	// Anything else under /api/v1/me/ needs a token first (contract §1.5).
 	mux.Handle("/api/v1/me/", a.requireBearer(func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 		http.NotFound(w, r)

@@ -61,6 +61,18 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, endpoint string, err 
 		apiError{status: http.StatusForbidden, code: "INVALID_CALLBACK_URL", message: "Invalid callbackURL"}.write(w, r)
 	case errors.Is(err, auth.ErrUserNotFound):
 		apiError{status: http.StatusNotFound, code: "NOT_FOUND", legacy: "User not found", message: "User not found"}.write(w, r)
+	case errors.Is(err, auth.ErrWrongPassword):
+		apiError{status: http.StatusUnauthorized, code: "INVALID_CREDENTIALS", message: "Invalid password"}.write(w, r)
+	case errors.Is(err, auth.ErrTokenInvalid):
+		apiError{status: http.StatusBadRequest, code: "TOKEN_INVALID", message: "Invalid token"}.write(w, r)
+	case errors.Is(err, auth.ErrTokenExpired):
+		// 400 TOKEN_INVALID as the old reset endpoint answered; the message says why.
+		apiError{status: http.StatusBadRequest, code: "TOKEN_INVALID", message: "Link expired"}.write(w, r)
+	case errors.Is(err, auth.ErrSignupLimit):
+		apiError{status: http.StatusTooManyRequests, code: "SIGNUP_LIMIT_REACHED",
+			message: "Das tägliche Registrierungslimit ist erreicht. Versuche es morgen wieder."}.write(w, r)
+	case errors.Is(err, auth.ErrSessionNotFound):
+		apiError{status: http.StatusNotFound, code: "NOT_FOUND", message: "Session not found"}.write(w, r)
 	case errors.Is(err, auth.ErrUnavailable):
 		a.log.ErrorContext(r.Context(), "failing closed: dependency unavailable", "endpoint", endpoint, "err", err,
 			"request_id", httpx.RequestIDFrom(r.Context()))

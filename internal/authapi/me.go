@@ -26,13 +26,18 @@ func (a *API) meData(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 		a.fail(w, r, "/me/data", err)
 		return
 	}
+	httpx.WriteJSON(w, r, http.StatusOK, meDataBody(d))
+}
+
+// meDataBody is the /me/data shape, also the "data" part of the export.
+func meDataBody(d auth.AccountData) map[string]any {
 	projects := make([]map[string]any, 0, len(knownApps))
 	for _, app := range knownApps {
 		projects = append(projects, map[string]any{"projectId": app[0], "projectName": app[1], "icon": app[2],
 			"available": false, "error": "Sync-Datenbank nicht konfiguriert", "entities": []any{}, "totalCount": 0})
 	}
 	u := d.User
-	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{
+	return map[string]any{
 		"user": map[string]any{"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role,
 			"createdAt": u.CreatedAt.UTC(), "emailVerified": u.EmailVerified},
 		"auth": map[string]any{"sessionsCount": d.Summary.SessionsCount, "accountsCount": d.Summary.AccountsCount,
@@ -41,5 +46,5 @@ func (a *API) meData(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 			"available": false, "error": "credits service not configured"},
 		"projects": projects,
 		"totals":   map[string]any{"totalEntities": 0, "projectsWithData": 0},
-	})
+	}
 }

@@ -49,6 +49,11 @@ type Auth struct {
 	// MaxConcurrentHashes caps simultaneous password hashes so a login flood
 	// queues instead of exhausting memory (DESIGN.md §6). 0 = number of CPUs.
 	MaxConcurrentHashes int
+	// PasswordMinLength is the minimum length of new passwords in code points
+	// (8 for compatibility; NIST SP 800-63B-4 asks 15 for password-only accounts).
+	PasswordMinLength int
+	// MaxDailySignups caps registrations per UTC day; 0 = unlimited (contract §3.3).
+	MaxDailySignups int
 }
 
 // Notify is mana-notify's configuration.
@@ -218,6 +223,11 @@ func LoadAuth(look Lookup) (Auth, error) {
 	if c.Production && c.RateLimits == "off" {
 		r.fail("MANA_RATE_LIMITS", "off is refused in production: rate limits are a security control")
 	}
+	c.PasswordMinLength = r.integer("MANA_PASSWORD_MIN_LENGTH", 8, 8)
+	if c.PasswordMinLength > 128 {
+		r.fail("MANA_PASSWORD_MIN_LENGTH", "must be at most 128 (the maximum password length)")
+	}
+	c.MaxDailySignups = r.integer("MAX_DAILY_SIGNUPS", 0, 0)
 
 	kek := r.secret("MANA_AUTH_KEK")
 	switch {

@@ -99,3 +99,19 @@ func TestRetiredKEKs(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountSettings(t *testing.T) {
+	c, err := LoadAuth(env())
+	if err != nil || c.PasswordMinLength != 8 || c.MaxDailySignups != 0 {
+		t.Fatalf("defaults: min=%d signups=%d err=%v", c.PasswordMinLength, c.MaxDailySignups, err)
+	}
+	c, err = LoadAuth(env("MANA_PASSWORD_MIN_LENGTH", "15", "MAX_DAILY_SIGNUPS", "100"))
+	if err != nil || c.PasswordMinLength != 15 || c.MaxDailySignups != 100 {
+		t.Fatalf("set: min=%d signups=%d err=%v", c.PasswordMinLength, c.MaxDailySignups, err)
+	}
+	for _, bad := range [][]string{{"MANA_PASSWORD_MIN_LENGTH", "7"}, {"MANA_PASSWORD_MIN_LENGTH", "129"}, {"MAX_DAILY_SIGNUPS", "-1"}} {
+		if _, err := LoadAuth(env(bad...)); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%s=%s: err = %v", bad[0], bad[1], err)
+		}
+	}
+}

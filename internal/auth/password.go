@@ -1,0 +1,276 @@
+package auth
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/mana/mana/internal/audit"
+	"github.com/mana/mana/internal/password/policy"
+	"github.com/mana/mana/internal/randid"
+)
+
+// Password-reset lifetimes and throttles.
+const (
+	ResetLinkTTL = time.Hour
+	// resetMinSpacing: at most one reset mail per address per minute, so the
+	// public endpoint cannot be used to flood someone's inbox.
+	resetMinSpacing = time.Minute
+	resetPurpose    = "reset-password"
+)
+
+// checkNewPassword applies the password policy to a password about to be set
+// for the account with the given canonical email.
+func (s *Service) checkNewPassword(pw, email string) error {
+	if pw == "" {
+		return invalid("password is required")
+	}
+	if err := s.policy.Check(pw, email); err != nil {
+		var v *policy.Violation
+		if errors.As(err, &v) {
+			return weak(v.Reason)
+		}
+		return fmt.Errorf("password policy: %w", err)
+	}
+	return nil
+}
+
+// PasswordPolicy exposes the policy (for status endpoints and docs).
+func (s *Service) PasswordPolicy() *policy.Policy { return s.policy }
+
+// ForgotPassword mails a reset link to an existing user. It reveals nothing
+// about whether the address exists: unknown, malformed and throttled
+// addresses succeed silently. Only a store failure is an error (a reset mail
+// that was not recorded must not look sent).
+func (s *Service) ForgotPassword(ctx context.Context, rawEmail, rawRedirect string, c Client) error {
+	email := CanonicalEmail(rawEmail)
+	if validateEmail(email) != nil {
+		return nil
+	}
+	redirect := ""
+	if rawRedirect != "" {
+		if cb, err := s.callbacks.Check(rawRedirect); err == nil {
+			redirect = cb
+		} else {
+			s.log.WarnContext(ctx, "ignoring a redirectTo outside the allowed origins", "redirect_to", rawRedirect)
+		}
+	}
+	now := s.now().UTC()
+	secret := randid.Secret()
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		u, found, err := existingUser(ctx, tx, email)
+		if err != nil || !found {
+			return err
+		}
+		if err := tx.LockUser(ctx, u.ID); err != nil {
+			return err
+		}
+		recent, err := tx.LinkTokensSince(ctx, u.ID, resetPurpose, "forgot", now.Add(-resetMinSpacing))
+		if err != nil {
+			return err
+		}
+		if len(recent) > 0 {
+			s.log.InfoContext(ctx, "password reset mail throttled", "user_id", u.ID)
+			return nil
+		}
+		hash := hashToken(secret)
+		if err := tx.InsertLinkToken(ctx, LinkToken{Hash: hash, Purpose: resetPurpose, UserID: u.ID, Email: u.Email,
+			Reason: "forgot", ExpiresAt: now.Add(ResetLinkTTL)}); err != nil {
+			return err
+		}
+		if err := tx.InsertEvent(ctx, audit.Event{UserID: u.ID, Type: audit.PasswordResetRequested, IP: c.IP, UserAgent: c.UserAgent,
+			Metadata: map[string]any{"email": u.Email}}); err != nil {
+			return err
+		}
+		// The link shape of the old service (contract §9.4): the GET handler
+		// checks the token and redirects to the client's page with ?token=.
+		link := s.baseURL + "/api/auth/reset-password/" + url.PathEscape(secret) + "?callbackURL=" + url.QueryEscape(redirect)
+		m := resetMail(u.Email, u.Name, link)
+		m.ExternalID = "auth-reset-" + hex.EncodeToString(hash[:12])
+		return tx.EnqueueMail(ctx, m)
+	})
+	if err != nil {
+		return unavailable("forgot password", err)
+	}
+	return nil
+}
+
+// CheckResetToken tells whether a reset link may still be used (for the
+// link's redirect). ErrTokenInvalid or ErrTokenExpired otherwise.
+func (s *Service) CheckResetToken(ctx context.Context, secret string) error {
+	_, err := s.resetToken(ctx, secret)
+	return err
+}
+
+func (s *Service) resetToken(ctx context.Context, secret string) (LinkToken, error) {
+	if secret == "" || len(secret) > 256 {
+		return LinkToken{}, ErrTokenInvalid
+	}
+	var t LinkToken
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		t, err = tx.LinkTokenByHash(ctx, hashToken(secret), resetPurpose)
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return LinkToken{}, ErrTokenInvalid
+	case err != nil:
+		return LinkToken{}, unavailable("reset token", err)
+	case t.UsedAt != nil:
+		return LinkToken{}, ErrTokenInvalid
+	case !s.now().Before(t.ExpiresAt):
+		return LinkToken{}, ErrTokenExpired
+	}
+	return t, nil
+}
+
+// ResetPassword sets a new password with a reset link's token. The token is
+// single-use; success revokes every session of the user (their access and
+// refresh tokens stop working), clears the lockout (resetting is the way out
+// of one) and retires the user's other reset links.
+func (s *Service) ResetPassword(ctx context.Context, secret, newPassword string, c Client) error {
+	t, err := s.resetToken(ctx, secret)
+	if err != nil {
+		return err
+	}
+	// The policy runs before the token is used: a refused password leaves
+	// the link valid for a better one.
+	if err := s.checkNewPassword(newPassword, t.Email); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return fmt.Errorf("reset password: %w", err)
+	}
+	var outcome error
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		used, err := tx.UseLinkToken(ctx, hashToken(secret), resetPurpose)
+		if errors.Is(err, ErrNotFound) {
+			outcome = ErrTokenInvalid // used by a concurrent request meanwhile
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !s.now().Before(used.ExpiresAt) {
+			outcome = ErrTokenExpired
+			return nil
+		}
+		if err := tx.SetPassword(ctx, used.UserID, hash); err != nil {
+			return err
+		}
+		revoked, err := tx.RevokeUserSessions(ctx, used.UserID, "")
+		if err != nil {
+			return err
+		}
+		if err := tx.RetireLinkTokens(ctx, used.UserID, resetPurpose); err != nil {
+			return err
+		}
+		if err := tx.ClearAttempts(ctx, used.Email); err != nil {
+			return err
+		}
+		return tx.InsertEvent(ctx, audit.Event{UserID: used.UserID, Type: audit.PasswordResetCompleted, IP: c.IP, UserAgent: c.UserAgent,
+			Metadata: map[string]any{"revokedSessions": revoked}})
+	})
+	if err != nil {
+		return unavailable("reset password", err)
+	}
+	return outcome
+}
+
+// ChangePasswordInput is the body of POST /change-password.
+type ChangePasswordInput struct {
+	CurrentPassword, NewPassword string
+}
+
+// ChangePassword replaces the signed-in user's password after checking the
+// current one. Every other session of the user is revoked; the caller's own
+// stays. A notice mail goes to the account's address.
+func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePasswordInput, c Client) error {
+	if in.CurrentPassword == "" {
+		return invalid("currentPassword is required")
+	}
+	if len([]rune(in.CurrentPassword)) > MaxPasswordLen {
+		return ErrWrongPassword // no stored password can be that long
+	}
+	var user User
+	var stored string
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		if user, err = tx.UserByID(ctx, p.Claims.Sub); err != nil {
+			return err
+		}
+		stored, err = tx.CredentialHash(ctx, user.ID)
+		if errors.Is(err, ErrNotFound) {
+			stored = "" // verifies against the dummy hash: always wrong
+			return nil
+		}
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return ErrSessionInvalid
+	}
+	if err != nil {
+		return unavailable("change password", err)
+	}
+	if err := s.checkNewPassword(in.NewPassword, user.Email); err != nil {
+		return err
+	}
+	ok, err := s.hasher.Verify(ctx, in.CurrentPassword, stored)
+	if err != nil {
+		return fmt.Errorf("change password: verify current password of user %s: %w", user.ID, err)
+	}
+	if !ok {
+		err := s.store.InTx(ctx, func(tx Tx) error {
+			return tx.InsertEvent(ctx, audit.Event{UserID: user.ID, Type: audit.LoginFailure, IP: c.IP, UserAgent: c.UserAgent,
+				Metadata: map[string]any{"code": "INVALID_CREDENTIALS", "endpoint": "/change-password"}})
+		})
+		if err != nil {
+			return unavailable("change password: audit", err)
+		}
+		return ErrWrongPassword
+	}
+	hash, err := s.hasher.Hash(ctx, in.NewPassword)
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		if err := tx.LockUser(ctx, user.ID); err != nil {
+			return err
+		}
+		// The hash we verified against must still be the stored one: two
+		// concurrent changes must not both pass with the same old password.
+		current, err := tx.CredentialHash(ctx, user.ID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if current != stored {
+			return ErrWrongPassword
+		}
+		if err := tx.SetPassword(ctx, user.ID, hash); err != nil {
+			return err
+		}
+		revoked, err := tx.RevokeUserSessions(ctx, user.ID, p.Claims.Sid)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertEvent(ctx, audit.Event{UserID: user.ID, Type: audit.PasswordChanged, IP: c.IP, UserAgent: c.UserAgent,
+			Metadata: map[string]any{"revokedSessions": revoked}}); err != nil {
+			return err
+		}
+		m := passwordChangedMail(user.Email, user.Name)
+		m.ExternalID = "auth-password-changed-" + randid.UserID()
+		return tx.EnqueueMail(ctx, m)
+	})
+	if errors.Is(err, ErrWrongPassword) {
+		return ErrWrongPassword
+	}
+	if err != nil {
+		return unavailable("change password", err)
+	}
+	return nil
+}
