@@ -16,7 +16,8 @@ const usage = `usage:
   mana serve auth      run mana-auth (configured by PORT, DATABASE_URL, BASE_URL, MANA_AUTH_KEK, ...)
   mana serve notify    run mana-notify (configured by PORT, DATABASE_URL, SERVICE_KEY, SMTP_*, ...)
   mana migrate [up]    apply pending migrations of both services (DATABASE_URL)
-  mana migrate status  list migrations and whether each is applied`
+  mana migrate status  list migrations and whether each is applied
+  mana notify retry ID re-drive one failed notification (DATABASE_URL)`
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -59,6 +60,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return usageError("unknown service " + args[1])
 	case "migrate":
 		return migrateCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
+	case "notify":
+		return notifyCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil
