@@ -382,6 +382,9 @@ EOF
   cat >"$STACK_DIR/ctl" <<EOF
 #!/usr/bin/env bash
 # Stack control for the Go tests: \$MANA_STACK_CTL stop|start postgres|mailpit|notify|auth|auth2
+# The port offset of this stack travels with it: a caller without it in its
+# environment must not probe another stack's ports.
+export STACK_PORT_OFFSET=$STACK_PORT_OFFSET
 exec $(printf '%q' "$STACK_REPO_ROOT/scripts/stack.sh") --dir $(printf '%q' "$STACK_DIR") "\$@"
 EOF
   chmod 755 "$STACK_DIR/ctl"

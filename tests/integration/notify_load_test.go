@@ -15,7 +15,7 @@ import (
 )
 
 // BenchmarkNotifyEmailEndToEnd measures mana-notify's email path through the
-// real stack: b.N sends (8 concurrent callers) → Postgres + River → SMTP →
+// real stack: b.N sends (LOAD_CONCURRENCY callers, default 8) → Postgres + River → SMTP →
 // Mailpit. It reports throughput (mails per second from the first send to
 // the last arrival) and the send→Mailpit latency p50/p95, taken from
 // Mailpit's own receive timestamp. Run against a stack (KEEP_STACK=1):
@@ -30,7 +30,11 @@ func BenchmarkNotifyEmailEndToEnd(b *testing.B) {
 	var wg sync.WaitGroup
 	next := make(chan int)
 	errs := make(chan error, n)
-	for w := 0; w < 8; w++ {
+	callers, err := strconv.Atoi(envOr("LOAD_CONCURRENCY", "8"))
+	if err != nil || callers < 1 {
+		b.Fatalf("LOAD_CONCURRENCY must be a positive integer")
+	}
+	for w := 0; w < callers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -95,7 +99,7 @@ func BenchmarkNotifyEmailEndToEnd(b *testing.B) {
 	b.ReportMetric(float64(n)/total.Seconds(), "mails/s")
 	b.ReportMetric(float64(pct(0.50).Milliseconds()), "p50-ms")
 	b.ReportMetric(float64(pct(0.95).Milliseconds()), "p95-ms")
-	b.Logf("%d mails: accepted in %s (%.0f sends/s), all in Mailpit after %s: %.1f mails/s; send→Mailpit p50 %s p95 %s max %s",
-		n, acceptedIn.Round(time.Millisecond), float64(n)/acceptedIn.Seconds(), total.Round(time.Millisecond),
+	b.Logf("%d callers, %d mails: accepted in %s (%.0f sends/s), all in Mailpit after %s: %.1f mails/s; send→Mailpit p50 %s p95 %s max %s",
+		callers, n, acceptedIn.Round(time.Millisecond), float64(n)/acceptedIn.Seconds(), total.Round(time.Millisecond),
 		float64(n)/total.Seconds(), pct(0.5).Round(time.Millisecond), pct(0.95).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 }
