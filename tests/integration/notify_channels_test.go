@@ -84,6 +84,18 @@ func TestNotifyWebhookSignedRetriedAndRedriven(t *testing.T) {
 	}
 	expectError(t, getJSON(t, notifyURL+"/api/v1/notifications?status=lost", svcKey()...), 400, "VALIDATION", "")
 
+	// The backlog gauges read the database at scrape time: the dead-letter
+	// gauge equals the failed rows right now.
+	mr := getJSON(t, notifyURL+"/metrics")
+	expectStatus(t, mr, http.StatusOK)
+	wantDead := fmt.Sprintf("mana_notify_dead_letters %d\n", queryInt(t, `SELECT count(*) FROM notify.notifications WHERE status = 'failed'`))
+	for _, want := range []string{wantDead, `mana_notify_queue_depth{queue="notify_webhook"}`, "mana_notify_queue_oldest_pending_seconds",
+		`mana_notify_webhooks_sent_total{status="failed"}`} {
+		if !strings.Contains(string(mr.Body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
 	// Re-drive: not failed → refused; failed → delivered once the receiver is healthy.
 	if out, err := manaCmd(t, "notify", "retry", id); err == nil || !strings.Contains(out, "has not failed") {
 		t.Fatalf("retry of a delivered notification: err=%v out=%s", err, out)
