@@ -121,7 +121,7 @@ func serveNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 	channels := delivery.Channels{
 		Mail:    smtp,
 		Push:    &push.Client{URL: cfg.ExpoPushURL, AccessToken: cfg.ExpoAccessToken, HTTP: outbound},
-		Webhook: &webhook.Sender{Client: &http.Client{}, Secret: []byte(cfg.WebhookSecret)},
+		Webhook: &webhook.Sender{Client: webhook.NewClient(cfg.WebhookAllowPrivate), Secret: []byte(cfg.WebhookSecret)},
 	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, delivery.NewWorker(st, channels, met, log, policies)); err != nil {

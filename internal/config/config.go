@@ -58,9 +58,12 @@ type Notify struct {
 	Production      bool
 	// WebhookSecret signs webhook bodies (NOTIFY_WEBHOOK_SECRET); without it
 	// webhook deliveries fail instead of going out unsigned.
-	WebhookSecret   string
-	ExpoPushURL     string
-	ExpoAccessToken string
+	WebhookSecret string
+	// WebhookAllowPrivate lets webhooks reach loopback/private addresses
+	// (NOTIFY_WEBHOOK_ALLOW_PRIVATE; off by default against SSRF).
+	WebhookAllowPrivate bool
+	ExpoPushURL         string
+	ExpoAccessToken     string
 	// Max attempts per channel, the first included (contract §7.4 defaults).
 	EmailMaxAttempts, PushMaxAttempts, WebhookMaxAttempts int
 }
@@ -272,6 +275,7 @@ func LoadNotify(look Lookup) (Notify, error) {
 	c.SMTPInsecureTLS = r.boolean("SMTP_INSECURE_TLS", false)
 	c.CORSOrigins = r.origins("CORS_ORIGINS", "http://localhost:3000,http://localhost:5173")
 	c.WebhookSecret = r.str("NOTIFY_WEBHOOK_SECRET", "")
+	c.WebhookAllowPrivate = r.boolean("NOTIFY_WEBHOOK_ALLOW_PRIVATE", false)
 	c.ExpoPushURL = r.httpURL("EXPO_PUSH_URL", "https://exp.host/--/api/v2/push/send")
 	c.ExpoAccessToken = r.str("EXPO_ACCESS_TOKEN", "")
 	c.EmailMaxAttempts = r.integer("NOTIFY_EMAIL_MAX_ATTEMPTS", 3, 1)

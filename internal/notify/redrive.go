@@ -20,7 +20,7 @@ type Redriver interface {
 // commit together. Not failed → store.ErrNotFailed; unknown → store.ErrNotFound.
 func Redrive(ctx context.Context, st Redriver, jobs JobInserter, policies delivery.Policies, id string) error {
 	return st.Redrive(ctx, id, func(ctx context.Context, tx pgx.Tx, n store.Notification) error {
-		_, err := jobs.InsertTx(ctx, tx, delivery.Args{NotificationID: n.ID}, policies.InsertOpts(n.Channel, time.Time{}))
+		_, err := jobs.InsertTx(ctx, tx, delivery.Args{NotificationID: n.ID}, policies.InsertOpts(n.Channel, n.Priority, time.Time{}))
 		return err
 	})
 }

@@ -111,7 +111,7 @@ func (a *api) accept(ctx context.Context, req *SendRequest, scheduledFor *time.T
 		at = *scheduledFor
 	}
 	created, err := a.Store.Create(ctx, n, func(ctx context.Context, tx pgx.Tx, id string) error {
-		_, err := a.Jobs.InsertTx(ctx, tx, delivery.Args{NotificationID: id}, a.Policies.InsertOpts(channel, at))
+		_, err := a.Jobs.InsertTx(ctx, tx, delivery.Args{NotificationID: id}, a.Policies.InsertOpts(channel, n.Priority, at))
 		return err
 	})
 	if err != nil {

@@ -95,11 +95,26 @@ type Args struct {
 // Kind implements river.JobArgs.
 func (Args) Kind() string { return Kind }
 
-// InsertOpts are the options of a delivery job on channel c; scheduledAt
-// zero means now.
-func (p Policies) InsertOpts(c store.Channel, scheduledAt time.Time) *river.InsertOpts {
+// InsertOpts are the options of a delivery job on channel c with the
+// notification's priority; scheduledAt zero means now.
+func (p Policies) InsertOpts(c store.Channel, prio store.Priority, scheduledAt time.Time) *river.InsertOpts {
 	pol := p.of(c)
-	return &river.InsertOpts{Queue: QueueOf(c), MaxAttempts: pol.MaxAttempts, ScheduledAt: scheduledAt}
+	return &river.InsertOpts{Queue: QueueOf(c), MaxAttempts: pol.MaxAttempts, ScheduledAt: scheduledAt,
+		Priority: RiverPriority(prio)}
+}
+
+// RiverPriority maps a notification priority onto River's 1 (first) … 4:
+// when a queue has a backlog, critical and high mail go out before bulk.
+func RiverPriority(p store.Priority) int {
+	switch p {
+	case store.PriorityCritical:
+		return 1
+	case store.PriorityHigh:
+		return 2
+	case store.PriorityLow:
+		return 4
+	}
+	return 3
 }
 
 func (p Policies) of(c store.Channel) Policy {
@@ -111,7 +126,7 @@ func (p Policies) of(c store.Channel) Policy {
 
 // InsertOpts are the options of an immediate email job with the default policy.
 func InsertOpts() *river.InsertOpts {
-	return DefaultPolicies().InsertOpts(store.ChannelEmail, time.Time{})
+	return DefaultPolicies().InsertOpts(store.ChannelEmail, store.PriorityNormal, time.Time{})
 }
 
 // Store is the persistence the worker needs.

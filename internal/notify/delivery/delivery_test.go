@@ -281,6 +281,14 @@ func TestArgsKindAndInsertOpts(t *testing.T) {
 	if o := InsertOpts(); o.Queue != "notify_email" || o.MaxAttempts != 3 {
 		t.Errorf("opts %+v", o)
 	}
+	// Contract §7.4 attempts per channel, and the priority order.
+	p := DefaultPolicies()
+	if o := p.InsertOpts(store.ChannelWebhook, store.PriorityCritical, time.Time{}); o.Queue != "notify_webhook" || o.MaxAttempts != 5 || o.Priority != 1 {
+		t.Errorf("webhook opts %+v", o)
+	}
+	if o := p.InsertOpts(store.ChannelPush, store.PriorityLow, time.Time{}); o.Queue != "notify_push" || o.MaxAttempts != 3 || o.Priority != 4 {
+		t.Errorf("push opts %+v", o)
+	}
 }
 
 // counterValue reads a counter directly (prometheus/testutil would need a

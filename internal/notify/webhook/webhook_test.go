@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -71,5 +72,33 @@ func TestSendTimeout(t *testing.T) {
 		Request{URL: srv.URL, Timeout: 50 * time.Millisecond})
 	if err == nil || time.Since(start) > time.Second {
 		t.Fatalf("err %v after %v", err, time.Since(start))
+	}
+}
+
+// Guard: NewClient's dialer.Control — without it a service-key caller could
+// make mana-notify call its own network (127.0.0.1 here).
+func TestPrivateTargetsRefusedByDefault(t *testing.T) {
+	called := false
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
+	defer srv.Close()
+	_, err := (&Sender{Client: NewClient(false), Secret: []byte("k")}).Send(context.Background(), Request{URL: srv.URL, Body: []byte("{}")})
+	if !errors.Is(err, ErrPrivateAddress) || called {
+		t.Fatalf("err %v called %v, want ErrPrivateAddress and no request", err, called)
+	}
+	if code, err := (&Sender{Client: NewClient(true), Secret: []byte("k")}).Send(context.Background(), Request{URL: srv.URL, Body: []byte("{}")}); err != nil || code != 200 || !called {
+		t.Fatalf("allowed private: %d %v", code, err)
+	}
+}
+
+// Redirects are not followed: a 3xx is a failed attempt, not a hop to
+// wherever the receiver points.
+func TestRedirectNotFollowed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://169.254.169.254/latest", http.StatusFound)
+	}))
+	defer srv.Close()
+	code, err := (&Sender{Client: NewClient(true), Secret: []byte("k")}).Send(context.Background(), Request{URL: srv.URL, Body: []byte("{}")})
+	if err == nil || code != http.StatusFound {
+		t.Fatalf("redirect: %d %v", code, err)
 	}
 }
