@@ -310,3 +310,27 @@ func TestNotifyPushDevicesPreferences(t *testing.T) {
 		t.Fatalf("token of a logged-out session: %s", r)
 	}
 }
+
+// TestNotifyJWTFailsClosedWhenAuthDown: with mana-auth unreachable the
+// revocation check cannot run, so a token with a valid signature (its key is
+// cached) is answered 503, never let through. Negative control: treat a
+// transport error of /validate as "valid" and the request answers 200.
+func TestNotifyJWTFailsClosedWhenAuthDown(t *testing.T) {
+	requireStackCtl(t)
+	s := loginOK(t, authURL, verifiedUser(t, "jwt-down"))
+	expectStatus(t, getJSON(t, notifyURL+"/api/v1/preferences", bearer(s.AccessToken)...), http.StatusOK) // caches the JWKS
+	stack(t, "stop", "auth")
+	up := false
+	t.Cleanup(func() {
+		if !up {
+			if err := tryStack("start", "auth"); err != nil {
+				t.Errorf("restart auth: %v", err)
+			}
+		}
+	})
+	expectError(t, getJSON(t, notifyURL+"/api/v1/preferences", bearer(s.AccessToken)...), http.StatusServiceUnavailable,
+		"SERVICE_UNAVAILABLE", "token verification unavailable")
+	stack(t, "start", "auth")
+	up = true
+	expectStatus(t, getJSON(t, notifyURL+"/api/v1/preferences", bearer(s.AccessToken)...), http.StatusOK)
+}
