@@ -10,7 +10,9 @@
 #   scripts/stack.sh --dir DIR status        show every part
 #   scripts/stack.sh --dir DIR logs [N]      last N (200) log lines of auth, auth2, notify + Mailpit's list
 #   scripts/stack.sh --dir DIR info          how to reach each part
-#   PART = postgres | mailpit | redis | notify | auth | auth2 | auth3
+#   PART = postgres | mailpit | redis | notify | notify2 | auth | auth2 | auth3
+# notify2 (a second mana-notify on the same database) is not started by `up`;
+# the exactly-once test starts and stops it.
 # DIR may also come from MANA_STACK_DIR. `up` writes DIR/ctl, a wrapper that
 # other processes (the Go tests, via MANA_STACK_CTL) call as `DIR/ctl stop notify`.
 #
@@ -19,8 +21,9 @@
 # All state lives in files in DIR: stack.conf (paths), env (what the tests
 # export), <part>.env (each service's environment), <part>.pid, logs/<part>.log.
 # Ports used, and nothing else: 5443 (Postgres), 1026 (SMTP), 8026 (Mailpit API),
-# 3091 (auth), 3092 (notify), 3093 (auth2), 3096 (auth3), 6390 (Redis). The machine's own Postgres/Redis are
-# never contacted.
+# 3091 (auth), 3092 (notify), 3093 (auth2), 3094 (notify2), 3095 (the fake Expo
+# push server the tests start), 3096 (auth3), 6390 (Redis). The machine's own
+# Postgres/Redis are never contacted.
 
 STACK_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -40,10 +43,13 @@ AUTH2_PORT=$((3093 + STACK_PORT_OFFSET))
 # tests are not throttled.
 AUTH3_PORT=$((3096 + STACK_PORT_OFFSET))
 REDIS_PORT=$((6390 + STACK_PORT_OFFSET))
-STACK_PORTS=("$PG_PORT" "$SMTP_PORT" "$MAILPIT_PORT" "$AUTH_PORT" "$NOTIFY_PORT" "$AUTH2_PORT" "$AUTH3_PORT" "$REDIS_PORT")
+NOTIFY2_PORT=$((3094 + STACK_PORT_OFFSET))
+EXPO_PORT=$((3095 + STACK_PORT_OFFSET))
+STACK_PORTS=("$PG_PORT" "$SMTP_PORT" "$MAILPIT_PORT" "$AUTH_PORT" "$NOTIFY_PORT" "$AUTH2_PORT" "$NOTIFY2_PORT" "$EXPO_PORT" "$AUTH3_PORT" "$REDIS_PORT")
 
 MAILPIT_VERSION=v1.33.1
 TEST_SERVICE_KEY=test-service-key
+TEST_WEBHOOK_SECRET=test-webhook-secret
 # A fixed, non-zero test KEK: base64 of the 32 bytes "mana-integration-test-kek-32byte".
 TEST_KEK="$(printf 'mana-integration-test-kek-32byte' | base64)"
 # A retired KEK the auth processes also know (MANA_AUTH_KEK_PREVIOUS), so the
@@ -171,11 +177,12 @@ part_port() {
     postgres) echo "$PG_PORT" ;;
     mailpit) echo "$MAILPIT_PORT" ;;
     notify) echo "$NOTIFY_PORT" ;;
+    notify2) echo "$NOTIFY2_PORT" ;;
     auth) echo "$AUTH_PORT" ;;
     auth2) echo "$AUTH2_PORT" ;;
     auth3) echo "$AUTH3_PORT" ;;
     redis) echo "$REDIS_PORT" ;;
-    *) stack_die "unknown part '$1' (postgres|mailpit|redis|notify|auth|auth2|auth3)" ;;
+    *) stack_die "unknown part '$1' (postgres|mailpit|redis|notify|notify2|auth|auth2|auth3)" ;;
   esac
 }
 
@@ -183,6 +190,7 @@ part_health_url() {
   case "$1" in
     mailpit) echo "http://127.0.0.1:${MAILPIT_PORT}/api/v1/messages" ;;
     notify) echo "http://127.0.0.1:${NOTIFY_PORT}/health" ;;
+    notify2) echo "http://127.0.0.1:${NOTIFY2_PORT}/health" ;;
     auth) echo "http://localhost:${AUTH_PORT}/health" ;;
     auth2) echo "http://localhost:${AUTH2_PORT}/health" ;;
     auth3) echo "http://localhost:${AUTH3_PORT}/health" ;;
@@ -347,7 +355,7 @@ service_start() {
   port="$(part_port "$name")"
   port_in_use "$port" && stack_die "port $port ($name) is already in use: $(port_owner "$port")"
   local sub=auth
-  [[ "$name" == notify ]] && sub=notify
+  [[ "$name" == notify* ]] && sub=notify
   stack_log "starting $name (mana serve $sub on :$port)"
   spawn "$name" "$STACK_DIR/$name.env" "$STACK_DIR/mana" serve "$sub"
   wait_healthy "$name" "$(part_health_url "$name")"
@@ -358,7 +366,7 @@ part_start() {
     postgres) pg_start ;;
     mailpit) mailpit_start ;;
     redis) redis_start ;;
-    notify | auth | auth2 | auth3) service_start "$1" ;;
+    notify | notify2 | auth | auth2 | auth3) service_start "$1" ;;
     *) part_port "$1" >/dev/null ;;
   esac
 }
@@ -366,7 +374,7 @@ part_start() {
 part_stop() {
   case "$1" in
     postgres) pg_stop fast ;;
-    mailpit | redis | notify | auth | auth2 | auth3) proc_stop "$1" ;;
+    mailpit | redis | notify | notify2 | auth | auth2 | auth3) proc_stop "$1" ;;
     *) part_port "$1" >/dev/null ;;
   esac
 }
@@ -382,9 +390,13 @@ REDIS_BIN=$(printf '%q' "$REDIS_BIN")
 STACK_REPO_ROOT=$(printf '%q' "$STACK_REPO_ROOT")
 EOF
   # One KEY=VALUE per line, unquoted (read with mapfile, passed to env -i).
-  cat >"$STACK_DIR/notify.env" <<EOF
+  # Short retry bases keep the retry tests fast; the fake Expo server is
+  # started by the tests on EXPO_PORT.
+  local p
+  for p in notify notify2; do
+    cat >"$STACK_DIR/$p.env" <<EOF
 NODE_ENV=production
-PORT=$NOTIFY_PORT
+PORT=$(part_port "$p")
 DATABASE_URL=$DB_URL
 SERVICE_KEY=$TEST_SERVICE_KEY
 MANA_AUTH_URL=http://127.0.0.1:$AUTH_PORT
@@ -393,8 +405,14 @@ SMTP_PORT=$SMTP_PORT
 SMTP_USER=
 SMTP_FROM=Mana Test <noreply@test.local>
 NOTIFY_EMAIL_RETRY_BASE=1s
+NOTIFY_EMAIL_MAX_ATTEMPTS=5
+NOTIFY_PUSH_RETRY_BASE=200ms
+NOTIFY_WEBHOOK_RETRY_BASE=200ms
+NOTIFY_WEBHOOK_SECRET=$TEST_WEBHOOK_SECRET
+NOTIFY_WEBHOOK_ALLOW_PRIVATE=true
+EXPO_PUSH_URL=http://127.0.0.1:$EXPO_PORT/--/api/v2/push/send
 EOF
-  local p
+  done
   for p in auth auth2 auth3; do
     cat >"$STACK_DIR/$p.env" <<EOF
 NODE_ENV=production
@@ -417,7 +435,10 @@ EOF
   done
   cat >"$STACK_DIR/ctl" <<EOF
 #!/usr/bin/env bash
-# Stack control for the Go tests: \$MANA_STACK_CTL stop|start postgres|mailpit|redis|notify|auth|auth2|auth3
+# Stack control for the Go tests: \$MANA_STACK_CTL stop|start postgres|mailpit|redis|notify|notify2|auth|auth2|auth3
+# The port offset of this stack travels with it: a caller without it in its
+# environment must not probe another stack's ports.
+export STACK_PORT_OFFSET=$STACK_PORT_OFFSET
 exec $(printf '%q' "$STACK_REPO_ROOT/scripts/stack.sh") --dir $(printf '%q' "$STACK_DIR") "\$@"
 EOF
   chmod 755 "$STACK_DIR/ctl"
@@ -427,6 +448,9 @@ export AUTH2_URL=http://localhost:$AUTH2_PORT
 export AUTH3_URL=http://localhost:$AUTH3_PORT
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 export NOTIFY_URL=http://127.0.0.1:$NOTIFY_PORT
+export NOTIFY2_URL=http://127.0.0.1:$NOTIFY2_PORT
+export EXPO_FAKE_ADDR=127.0.0.1:$EXPO_PORT
+export WEBHOOK_SECRET=$TEST_WEBHOOK_SECRET
 export MAILPIT_URL=http://127.0.0.1:$MAILPIT_PORT
 export TEST_DATABASE_URL='$DB_URL'
 export SERVICE_KEY=$TEST_SERVICE_KEY
@@ -486,7 +510,7 @@ stack_down() {
     source "$STACK_DIR/stack.conf"
   fi
   local p
-  for p in auth3 auth2 auth notify redis mailpit; do
+  for p in auth3 auth2 auth notify2 notify redis mailpit; do
     if [[ -f "$STACK_DIR/$p.pid" ]]; then proc_stop "$p" || true; fi
   done
   if [[ -n "${PGBIN:-}" && -f "$STACK_DIR/pg/data/postmaster.pid" ]]; then pg_stop immediate || true; fi
@@ -497,7 +521,7 @@ stack_down() {
 stack_status() {
   stack_load_conf
   local p pid state
-  for p in postgres mailpit redis notify auth auth2 auth3; do
+  for p in postgres mailpit redis notify notify2 auth auth2 auth3; do
     pid="$(cat "$STACK_DIR/$p.pid" 2>/dev/null || true)"
     if pid_alive "$pid"; then state=running; else state=stopped; fi
     printf '%-9s %-8s pid=%-8s port=%s\n' "$p" "$state" "${pid:--}" "$(part_port "$p")"
@@ -507,7 +531,7 @@ stack_status() {
 stack_logs() {
   stack_require_dir
   local n=${1:-200} p
-  for p in auth auth2 auth3 notify; do
+  for p in auth auth2 auth3 notify notify2; do
     echo "===== last $n lines of $STACK_DIR/logs/$p.log ====="
     tail -n "$n" "$STACK_DIR/logs/$p.log" 2>/dev/null || echo "(no log)"
   done
@@ -525,10 +549,11 @@ mana-auth 2: http://localhost:$AUTH2_PORT   (log $STACK_DIR/logs/auth2.log)
 mana-auth 3: http://localhost:$AUTH3_PORT   (rate limits in Redis; log $STACK_DIR/logs/auth3.log)
 Redis:       127.0.0.1:$REDIS_PORT
 mana-notify: http://127.0.0.1:$NOTIFY_PORT   (log $STACK_DIR/logs/notify.log)
+notify2:     http://127.0.0.1:$NOTIFY2_PORT   (started on demand: ctl start notify2)
 Mailpit UI:  http://127.0.0.1:$MAILPIT_PORT   (SMTP 127.0.0.1:$SMTP_PORT, log $STACK_DIR/logs/mailpit.log)
 Postgres:    $PGBIN/psql -h 127.0.0.1 -p $PG_PORT -U mana -d mana_platform   (log $STACK_DIR/logs/postgres.log)
 Test env:    source $STACK_DIR/env   (then: go test -tags integration -count=1 -v ./tests/integration/...)
-Control:     $STACK_DIR/ctl stop|start postgres|mailpit|redis|notify|auth|auth2|auth3 ; $STACK_DIR/ctl status
+Control:     $STACK_DIR/ctl stop|start postgres|mailpit|redis|notify|notify2|auth|auth2|auth3 ; $STACK_DIR/ctl status
 Stop it:     $STACK_REPO_ROOT/scripts/stack.sh --dir $STACK_DIR down
 EOF
 }
@@ -549,7 +574,7 @@ stack_main() {
     up) stack_up ;;
     down) stack_down ;;
     start | stop)
-      [[ $# -eq 1 ]] || stack_die "usage: $cmd postgres|mailpit|redis|notify|auth|auth2|auth3"
+      [[ $# -eq 1 ]] || stack_die "usage: $cmd postgres|mailpit|redis|notify|notify2|auth|auth2|auth3"
       stack_load_conf
       "part_$cmd" "$1"
       ;;

@@ -19,7 +19,8 @@ const usage = `usage:
   mana migrate status  list migrations and whether each is applied
   mana kek rotate [-batch N]  re-wrap every vault key and signing key still under a retired KEK
                        (MANA_AUTH_KEK = the new KEK, MANA_AUTH_KEK_PREVIOUS = the retired ones)
-  mana probe [URL]     exit 0 when /health answers 200 (default http://127.0.0.1:$PORT/health)`
+  mana probe [URL]     exit 0 when /health answers 200 (default http://127.0.0.1:$PORT/health)
+  mana notify retry ID re-drive one failed notification (DATABASE_URL)`
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -66,6 +67,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return probeCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "kek":
 		return kekCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
+	case "notify":
+		return notifyCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil

@@ -70,6 +70,16 @@ type Notify struct {
 	SMTPInsecureTLS bool
 	CORSOrigins     []string
 	Production      bool
+	// WebhookSecret signs webhook bodies (NOTIFY_WEBHOOK_SECRET); without it
+	// webhook deliveries fail instead of going out unsigned.
+	WebhookSecret string
+	// WebhookAllowPrivate lets webhooks reach loopback/private addresses
+	// (NOTIFY_WEBHOOK_ALLOW_PRIVATE; off by default against SSRF).
+	WebhookAllowPrivate bool
+	ExpoPushURL         string
+	ExpoAccessToken     string
+	// Max attempts per channel, the first included (contract §7.4 defaults).
+	EmailMaxAttempts, PushMaxAttempts, WebhookMaxAttempts int
 }
 
 // reader collects every problem so that one start shows all of them.
@@ -323,5 +333,12 @@ func LoadNotify(look Lookup) (Notify, error) {
 	c.SMTPFrom = r.str("SMTP_FROM", "Mana <noreply@mana.how>")
 	c.SMTPInsecureTLS = r.boolean("SMTP_INSECURE_TLS", false)
 	c.CORSOrigins = r.origins("CORS_ORIGINS", "http://localhost:3000,http://localhost:5173")
+	c.WebhookSecret = r.str("NOTIFY_WEBHOOK_SECRET", "")
+	c.WebhookAllowPrivate = r.boolean("NOTIFY_WEBHOOK_ALLOW_PRIVATE", false)
+	c.ExpoPushURL = r.httpURL("EXPO_PUSH_URL", "https://exp.host/--/api/v2/push/send")
+	c.ExpoAccessToken = r.str("EXPO_ACCESS_TOKEN", "")
+	c.EmailMaxAttempts = r.integer("NOTIFY_EMAIL_MAX_ATTEMPTS", 3, 1)
+	c.PushMaxAttempts = r.integer("NOTIFY_PUSH_MAX_ATTEMPTS", 3, 1)
+	c.WebhookMaxAttempts = r.integer("NOTIFY_WEBHOOK_MAX_ATTEMPTS", 5, 1)
 	return c, r.err()
 }

@@ -62,6 +62,19 @@ func TestNotifyConfig(t *testing.T) {
 	if _, err := LoadNotify(env("SMTP_INSECURE_TLS", "sometimes")); err == nil || !strings.Contains(err.Error(), "SMTP_INSECURE_TLS") {
 		t.Fatalf("bad bool: %v", err)
 	}
+	if c.EmailMaxAttempts != 3 || c.PushMaxAttempts != 3 || c.WebhookMaxAttempts != 5 ||
+		c.ExpoPushURL != "https://exp.host/--/api/v2/push/send" || c.WebhookSecret != "" {
+		t.Fatalf("notify defaults: %+v", c)
+	}
+	c, err = LoadNotify(env("NOTIFY_WEBHOOK_MAX_ATTEMPTS", "7", "EXPO_PUSH_URL", "http://127.0.0.1:3095/push", "NOTIFY_WEBHOOK_SECRET", "k"))
+	if err != nil || c.WebhookMaxAttempts != 7 || c.ExpoPushURL != "http://127.0.0.1:3095/push" || c.WebhookSecret != "k" {
+		t.Fatalf("notify settings: %+v %v", c, err)
+	}
+	for name, value := range map[string]string{"NOTIFY_EMAIL_MAX_ATTEMPTS": "0", "EXPO_PUSH_URL": "exp.host/push"} {
+		if _, err := LoadNotify(env(name, value)); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q accepted: %v", name, value, err)
+		}
+	}
 }
 
 func TestRetiredKEKs(t *testing.T) {

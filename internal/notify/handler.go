@@ -17,6 +17,7 @@ import (
 
 	"github.com/mana/mana/internal/httpx"
 	"github.com/mana/mana/internal/notify/delivery"
+	"github.com/mana/mana/internal/notify/jwtauth"
 	"github.com/mana/mana/internal/notify/metrics"
 	"github.com/mana/mana/internal/notify/store"
 )
@@ -32,12 +33,32 @@ const healthTimeout = 2 * time.Second
 type Store interface {
 	Create(ctx context.Context, n store.NewNotification, enqueue store.EnqueueFunc) (store.Created, error)
 	Get(ctx context.Context, id string) (store.Notification, error)
+	Cancel(ctx context.Context, id string) error
+	List(ctx context.Context, status store.Status, limit int) ([]store.Notification, error)
 	Ping(ctx context.Context) error
+
+	FindActiveTemplate(ctx context.Context, slug, locale string) (store.Template, error)
+	GetTemplate(ctx context.Context, slug, locale string) (store.Template, error)
+	ListTemplates(ctx context.Context) ([]store.Template, error)
+	CreateTemplate(ctx context.Context, t store.NewTemplate) (string, error)
+	UpdateTemplate(ctx context.Context, slug, locale string, u store.TemplateUpdate) error
+	DeleteTemplate(ctx context.Context, slug string) error
+
+	RegisterDevice(ctx context.Context, d store.NewDevice) (string, error)
+	ListDevices(ctx context.Context, userID string) ([]store.Device, error)
+	DeactivateDevice(ctx context.Context, userID, id string) error
+	GetPreferences(ctx context.Context, userID string) (store.Preferences, error)
+	PutPreferences(ctx context.Context, userID string, u store.PreferencesUpdate) error
 }
 
 // JobInserter inserts a job inside a transaction; *river.Client[pgx.Tx] is one.
 type JobInserter interface {
 	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Authenticator turns a bearer token into a user (jwtauth.Verifier).
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (jwtauth.User, error)
 }
 
 // Config is what NewHandler needs.
@@ -48,8 +69,14 @@ type Config struct {
 	Log         *slog.Logger
 	ServiceKey  string
 	CORSOrigins []string
+	// Policies give each channel's job its max attempts.
+	Policies delivery.Policies
+	// Users authenticates the JWT routes (devices, preferences).
+	Users Authenticator
 	// Started is when the service started, for the uptime in /health.
 	Started time.Time
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
 }
 
 type api struct {
@@ -58,19 +85,51 @@ type api struct {
 
 // NewHandler returns the complete HTTP handler of mana-notify.
 func NewHandler(cfg Config) http.Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Policies == nil {
+		cfg.Policies = delivery.DefaultPolicies()
+	}
 	a := &api{Config: cfg}
 
-	// Everything under /api/v1/notifications/ sits behind the service key,
-	// unknown paths included, so an unauthenticated caller learns nothing
-	// about which routes exist.
-	notifications := http.NewServeMux()
-	notifications.HandleFunc("POST /api/v1/notifications/send", a.send)
-	notifications.HandleFunc("GET /api/v1/notifications/{id}", a.get)
+	// Everything under these prefixes sits behind the service key, unknown
+	// paths included, so an unauthenticated caller learns nothing about
+	// which routes exist.
+	internal := http.NewServeMux()
+	internal.HandleFunc("POST /api/v1/notifications/send", a.send)
+	internal.HandleFunc("POST /api/v1/notifications/schedule", a.schedule)
+	internal.HandleFunc("POST /api/v1/notifications/batch", a.batch)
+	internal.HandleFunc("GET /api/v1/notifications", a.list)
+	internal.HandleFunc("GET /api/v1/notifications/{id}", a.get)
+	internal.HandleFunc("DELETE /api/v1/notifications/{id}", a.cancel)
+	internal.HandleFunc("GET /api/v1/templates", a.listTemplates)
+	internal.HandleFunc("POST /api/v1/templates", a.createTemplate)
+	internal.HandleFunc("POST /api/v1/templates/preview", a.previewCustom)
+	internal.HandleFunc("GET /api/v1/templates/{slug}", a.getTemplate)
+	internal.HandleFunc("PUT /api/v1/templates/{slug}", a.updateTemplate)
+	internal.HandleFunc("DELETE /api/v1/templates/{slug}", a.deleteTemplate)
+	internal.HandleFunc("POST /api/v1/templates/{slug}/preview", a.previewTemplate)
+	withKey := RequireServiceKey(cfg.ServiceKey, internal)
+
+	users := http.NewServeMux()
+	users.HandleFunc("POST /api/v1/devices/register", a.registerDevice)
+	users.HandleFunc("GET /api/v1/devices", a.listDevices)
+	users.HandleFunc("DELETE /api/v1/devices/{id}", a.deleteDevice)
+	users.HandleFunc("GET /api/v1/preferences", a.getPreferences)
+	users.HandleFunc("PUT /api/v1/preferences", a.putPreferences)
+	withUser := a.requireUser(users)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", a.health)
 	mux.Handle("GET /metrics", cfg.Metrics.Handler())
-	mux.Handle("/api/v1/notifications/", RequireServiceKey(cfg.ServiceKey, notifications))
+	mux.Handle("/api/v1/notifications", withKey)
+	mux.Handle("/api/v1/notifications/", withKey)
+	mux.Handle("/api/v1/templates", withKey)
+	mux.Handle("/api/v1/templates/", withKey)
+	mux.Handle("/api/v1/devices", withUser)
+	mux.Handle("/api/v1/devices/", withUser)
+	mux.Handle("/api/v1/preferences", withUser)
 
 	var h http.Handler = mux
 	h = httpx.CORS(cfg.CORSOrigins, "Content-Type, Authorization, X-Service-Key", h)
@@ -135,59 +194,6 @@ func (a *api) health(w http.ResponseWriter, r *http.Request) {
 		"uptime":    time.Since(a.Started).Seconds(),
 		"timestamp": time.Now().UTC().Format(time.RFC3339),
 		"services":  map[string]bool{"database": err == nil},
-	})
-}
-
-type createdNotification struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-}
-
-func (a *api) send(w http.ResponseWriter, r *http.Request) {
-	var req SendRequest
-	if err := httpx.DecodeJSON(w, r, maxBodyBytes, &req, false); err != nil {
-		if errors.Is(err, httpx.ErrBodyTooLarge) {
-			writeError(w, r, &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
-				Message: "request body too large"})
-			return
-		}
-		writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidBody, Message: "invalid request body"})
-		return
-	}
-	if e := validateSend(&req); e != nil {
-		writeError(w, r, e)
-		return
-	}
-
-	args := delivery.Args{}
-	if req.EmailOptions != nil {
-		args.From, args.ReplyTo = req.EmailOptions.From, req.EmailOptions.ReplyTo
-	}
-	created, err := a.Store.Create(r.Context(), store.NewNotification{
-		UserID: req.UserID, AppID: req.AppID, Channel: store.Channel(req.Channel),
-		Subject: req.Subject, Body: req.Body, Recipient: req.Recipient, ExternalID: req.ExternalID,
-		Priority: store.Priority(req.Priority), Data: req.Data,
-	}, func(ctx context.Context, tx pgx.Tx, id string) error {
-		args.NotificationID = id
-		_, err := a.Jobs.InsertTx(ctx, tx, args, delivery.InsertOpts())
-		return err
-	})
-	if err != nil {
-		a.Log.ErrorContext(r.Context(), "create notification", "err", err, "app_id", req.AppID,
-			"request_id", httpx.RequestIDFrom(r.Context()))
-		writeError(w, r, &apiError{Status: http.StatusInternalServerError, Code: CodeInternal,
-			Message: "failed to create notification"})
-		return
-	}
-	if created.Deduplicated {
-		httpx.WriteJSON(w, r, http.StatusOK, map[string]any{
-			"notification": createdNotification{ID: created.ID, Status: "existing"},
-			"deduplicated": true,
-		})
-		return
-	}
-	httpx.WriteJSON(w, r, http.StatusAccepted, map[string]any{
-		"notification": createdNotification{ID: created.ID, Status: string(store.StatusPending)},
 	})
 }
 

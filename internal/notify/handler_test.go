@@ -25,6 +25,7 @@ const testKey = "test-service-key"
 
 // fakeStore stands in for Postgres: these tests are about HTTP behaviour.
 type fakeStore struct {
+	Store     // methods a test does not need panic (nil interface)
 	pingErr   error
 	createErr error
 	existing  map[string]string // externalId -> notification id
@@ -197,8 +198,11 @@ func TestSendCreatesAndEnqueues(t *testing.T) {
 		t.Fatalf("jobs %v", jobs.args)
 	}
 	args := jobs.args[0].(delivery.Args)
-	if args.NotificationID != "0b9f5f4e-5f3e-4a43-9d6c-3f8f0c3e9a01" || args.From != "Mana <noreply@mana.how>" || args.ReplyTo != "help@mana.how" {
+	if args.NotificationID != "0b9f5f4e-5f3e-4a43-9d6c-3f8f0c3e9a01" {
 		t.Fatalf("job args %+v", args)
+	}
+	if o := st.created[0].Options.Email; o == nil || o.From != "Mana <noreply@mana.how>" || o.ReplyTo != "help@mana.how" {
+		t.Fatalf("stored email options %+v", st.created[0].Options)
 	}
 	if o := jobs.opts[0]; o.Queue != "notify_email" || o.MaxAttempts != 3 {
 		t.Fatalf("insert opts %+v", o)
@@ -240,8 +244,8 @@ func TestSendErrors(t *testing.T) {
 	// Guard: handler.go `if errors.Is(err, httpx.ErrBodyTooLarge) {` (else it is a 400).
 	big := `{"channel":"email","appId":"a","recipient":"u@example.com","body":"` + strings.Repeat("x", 1<<20) + `"}`
 	check(do(t, h, "POST", "/api/v1/notifications/send", testKey, big), 413, CodePayloadTooLarge, "request body too large")
-	check(do(t, h, "POST", "/api/v1/notifications/send", testKey, `{"channel":"push","appId":"a","recipient":"tok","body":"b"}`),
-		501, CodeNotImplemented, "channel push is not implemented yet")
+	check(do(t, h, "POST", "/api/v1/notifications/send", testKey, `{"channel":"webhook","appId":"a","recipient":"ftp://x","body":"b"}`),
+		400, CodeValidation, "recipient must be an http(s) URL for the webhook channel")
 
 	st.createErr = errors.New("connection reset")
 	check(do(t, h, "POST", "/api/v1/notifications/send", testKey, `{"channel":"email","appId":"a","recipient":"u@example.com","body":"b"}`),

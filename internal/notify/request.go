@@ -1,10 +1,10 @@
 package notify
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -19,31 +19,36 @@ const (
 	maxAppIDChars     = 50
 	maxExternalIDChar = 255
 	maxRecipientChars = 500
+	maxSlugChars      = 100
+	maxLocaleChars    = 10
+	maxTemplateBytes  = 256 << 10
+	maxWebhookHeaders = 32
+	maxHeaderBytes    = 4096
 )
 
-// SendRequest is the body of POST /api/v1/notifications/send (contract §7.1).
+// SendRequest is the body of POST /api/v1/notifications/send (contract §7.1),
+// of schedule (plus scheduledFor) and of each batch item.
 type SendRequest struct {
-	Channel        string          `json:"channel"`
-	AppID          string          `json:"appId"`
-	UserID         string          `json:"userId,omitempty"`
-	Recipient      string          `json:"recipient,omitempty"`
-	Recipients     []string        `json:"recipients,omitempty"`
-	Template       string          `json:"template,omitempty"`
-	Subject        string          `json:"subject,omitempty"`
-	Body           string          `json:"body,omitempty"`
-	Data           map[string]any  `json:"data,omitempty"`
-	Priority       string          `json:"priority,omitempty"`
-	ExternalID     string          `json:"externalId,omitempty"`
-	EmailOptions   *EmailOptions   `json:"emailOptions,omitempty"`
-	PushOptions    json.RawMessage `json:"pushOptions,omitempty"`
-	WebhookOptions json.RawMessage `json:"webhookOptions,omitempty"`
+	Channel        string                `json:"channel"`
+	AppID          string                `json:"appId"`
+	UserID         string                `json:"userId,omitempty"`
+	Recipient      string                `json:"recipient,omitempty"`
+	Recipients     []string              `json:"recipients,omitempty"`
+	Template       string                `json:"template,omitempty"`
+	Locale         string                `json:"locale,omitempty"` // ours: template locale, default de-DE
+	Subject        string                `json:"subject,omitempty"`
+	Body           string                `json:"body,omitempty"`
+	Data           map[string]any        `json:"data,omitempty"`
+	Priority       string                `json:"priority,omitempty"`
+	ExternalID     string                `json:"externalId,omitempty"`
+	EmailOptions   *EmailOptions         `json:"emailOptions,omitempty"`
+	PushOptions    *store.PushOptions    `json:"pushOptions,omitempty"`
+	WebhookOptions *store.WebhookOptions `json:"webhookOptions,omitempty"`
+	ScheduledFor   string                `json:"scheduledFor,omitempty"`
 }
 
 // EmailOptions override the sender of one email.
-type EmailOptions struct {
-	From    string `json:"from,omitempty"`
-	ReplyTo string `json:"replyTo,omitempty"`
-}
+type EmailOptions = store.EmailOptions
 
 // apiError is a handler error: its status, machine code and message.
 type apiError struct {
@@ -56,20 +61,19 @@ func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.
 
 // Machine codes of the error body (our addition to the contract's envelope).
 const (
-	CodeValidation      = "VALIDATION"
-	CodeInvalidBody     = "INVALID_BODY"
-	CodeNotFound        = "NOT_FOUND"
-	CodeNotImplemented  = "NOT_IMPLEMENTED"
-	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
-	CodeInternal        = "INTERNAL"
+	CodeValidation       = "VALIDATION"
+	CodeInvalidBody      = "INVALID_BODY"
+	CodeNotFound         = "NOT_FOUND"
+	CodeTemplateNotFound = "TEMPLATE_NOT_FOUND"
+	CodeTemplateRender   = "TEMPLATE_RENDER_FAILED"
+	CodeTemplateExists   = "TEMPLATE_EXISTS"
+	CodeUnavailable      = "SERVICE_UNAVAILABLE"
+	CodePayloadTooLarge  = "PAYLOAD_TOO_LARGE"
+	CodeInternal         = "INTERNAL"
 )
 
 func invalid(format string, args ...any) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Code: CodeValidation, Message: fmt.Sprintf(format, args...)}
-}
-
-func notImplemented(format string, args ...any) *apiError {
-	return &apiError{Status: http.StatusNotImplemented, Code: CodeNotImplemented, Message: fmt.Sprintf(format, args...)}
 }
 
 // validateSend checks req in a fixed order: first the contract's checks with
@@ -102,10 +106,15 @@ func validateSend(req *SendRequest) *apiError {
 		return invalid("recipient must be at most %d characters", maxRecipientChars)
 	case len(req.Body) > maxBodyBytes:
 		return invalid("body must be at most %d bytes", maxBodyBytes)
-	}
 	// Postgres text cannot hold NUL; refuse it here rather than fail in the insert.
+	case utf8.RuneCountInString(req.Template) > maxSlugChars:
+		return invalid("template must be at most %d characters", maxSlugChars)
+	case utf8.RuneCountInString(req.Locale) > maxLocaleChars:
+		return invalid("locale must be at most %d characters", maxLocaleChars)
+	}
 	for _, f := range [...]struct{ name, value string }{{"appId", req.AppID}, {"userId", req.UserID},
-		{"recipient", req.Recipient}, {"subject", req.Subject}, {"body", req.Body}, {"externalId", req.ExternalID}} {
+		{"recipient", req.Recipient}, {"subject", req.Subject}, {"body", req.Body}, {"externalId", req.ExternalID},
+		{"template", req.Template}} {
 		if strings.ContainsRune(f.value, 0) {
 			return invalid("%s must not contain NUL characters", f.name)
 		}
@@ -116,13 +125,17 @@ func validateSend(req *SendRequest) *apiError {
 		return invalid("priority must be low, normal, high, or critical")
 	}
 
-	// What this increment delivers: email with a caller-provided body.
-	if req.Channel != string(store.ChannelEmail) {
-		return notImplemented("channel %s is not implemented yet", req.Channel)
+	switch store.Channel(req.Channel) {
+	case store.ChannelEmail:
+		return validateEmail(req)
+	case store.ChannelPush:
+		return validatePush(req)
+	default:
+		return validateWebhook(req)
 	}
-	if req.Body == "" {
-		return notImplemented("templates are not implemented yet")
-	}
+}
+
+func validateEmail(req *SendRequest) *apiError {
 	if req.Recipient == "" {
 		return invalid("recipient is required for the email channel")
 	}
@@ -139,6 +152,47 @@ func validateSend(req *SendRequest) *apiError {
 			if _, err := mail.ParseAddress(o.ReplyTo); err != nil {
 				return invalid("emailOptions.replyTo must be a valid email address")
 			}
+		}
+	}
+	return nil
+}
+
+// validatePush: a token as recipient, or a userId whose devices are looked up
+// at delivery time.
+func validatePush(req *SendRequest) *apiError {
+	if req.Recipient == "" && req.UserID == "" {
+		return invalid("recipient (push token) or userId is required for the push channel")
+	}
+	if o := req.PushOptions; o != nil && (len(o.Sound) > 100 || len(o.ChannelID) > 100) {
+		return invalid("pushOptions.sound and pushOptions.channelId must be at most 100 characters")
+	}
+	return nil
+}
+
+func validateWebhook(req *SendRequest) *apiError {
+	u, err := url.Parse(req.Recipient)
+	if req.Recipient == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid("recipient must be an http(s) URL for the webhook channel")
+	}
+	o := req.WebhookOptions
+	if o == nil {
+		return nil
+	}
+	switch strings.ToUpper(o.Method) {
+	case "", http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		return invalid("webhookOptions.method must be POST, PUT, or PATCH")
+	}
+	o.Method = strings.ToUpper(o.Method)
+	if o.TimeoutMS < 0 || o.TimeoutMS > 60000 {
+		return invalid("webhookOptions.timeout must be between 0 and 60000 milliseconds")
+	}
+	if len(o.Headers) > maxWebhookHeaders {
+		return invalid("webhookOptions.headers must have at most %d entries", maxWebhookHeaders)
+	}
+	for k, v := range o.Headers {
+		if k == "" || len(k)+len(v) > maxHeaderBytes || strings.ContainsAny(k+v, "\r\n\x00") || strings.ContainsAny(k, " :") {
+			return invalid("webhookOptions.headers has an invalid header %q", k)
 		}
 	}
 	return nil

@@ -1,9 +1,10 @@
 package notify
 
 import (
-	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/mana/mana/internal/notify/store"
 )
 
 // validEmail is a request that passes every check; each case breaks one thing.
@@ -50,12 +51,20 @@ func TestValidateSend(t *testing.T) {
 			`if strings.ContainsRune(f.value, 0) {`},
 		{"unknown priority", func(r *SendRequest) { r.Priority = "urgent" }, 400, "priority must be low, normal, high, or critical",
 			`default: return invalid("priority must be ...")`},
-		{"push not implemented", func(r *SendRequest) { r.Channel = "push" }, 501, "channel push is not implemented yet",
-			`if req.Channel != string(store.ChannelEmail) {`},
-		{"webhook not implemented", func(r *SendRequest) { r.Channel = "webhook" }, 501, "channel webhook is not implemented yet",
-			`if req.Channel != string(store.ChannelEmail) {`},
-		{"template without body", func(r *SendRequest) { r.Body, r.Template = "", "auth-welcome" }, 501, "templates are not implemented yet",
-			`if req.Body == "" {`},
+		{"push without token or user", func(r *SendRequest) { r.Channel, r.Recipient = "push", ""; r.Recipients = []string{"x"} }, 400,
+			"recipient (push token) or userId is required for the push channel", `if req.Recipient == "" && req.UserID == "" {`},
+		{"webhook to a non-URL", func(r *SendRequest) { r.Channel = "webhook" }, 400, "recipient must be an http(s) URL for the webhook channel",
+			`if req.Recipient == "" || err != nil || (u.Scheme != "http" ...`},
+		{"webhook GET", func(r *SendRequest) {
+			r.Channel, r.Recipient, r.WebhookOptions = "webhook", "https://hook.example/x", &store.WebhookOptions{Method: "GET"}
+		}, 400, "webhookOptions.method must be POST, PUT, or PATCH", `case "", http.MethodPost, ...`},
+		{"webhook header injection", func(r *SendRequest) {
+			r.Channel, r.Recipient = "webhook", "https://hook.example/x"
+			r.WebhookOptions = &store.WebhookOptions{Headers: map[string]string{"X-A": "v\r\nX-B: y"}}
+		}, 400, `webhookOptions.headers has an invalid header "X-A"`, `strings.ContainsAny(k+v, "\r\n\x00")`},
+		{"webhook timeout", func(r *SendRequest) {
+			r.Channel, r.Recipient, r.WebhookOptions = "webhook", "https://hook.example/x", &store.WebhookOptions{TimeoutMS: 600000}
+		}, 400, "webhookOptions.timeout must be between 0 and 60000 milliseconds", `if o.TimeoutMS < 0 || o.TimeoutMS > 60000 {`},
 		{"email to userId only", func(r *SendRequest) { r.Recipient, r.UserID = "", "user-1" }, 400, "recipient is required for the email channel",
 			`if req.Recipient == "" {`},
 		{"recipient not an address", func(r *SendRequest) { r.Recipient = "not-an-address" }, 400, "recipient must be a valid email address",
@@ -81,9 +90,6 @@ func TestValidateSend(t *testing.T) {
 				t.Fatalf("got %d %q, want %d %q (guard: %s)", e.Status, e.Message, tt.status, tt.message, tt.guard)
 			}
 			wantCode := CodeValidation
-			if tt.status == http.StatusNotImplemented {
-				wantCode = CodeNotImplemented
-			}
 			if e.Code != wantCode {
 				t.Fatalf("code %q, want %q", e.Code, wantCode)
 			}
@@ -101,6 +107,12 @@ func TestValidateSendAccepts(t *testing.T) {
 			r.EmailOptions = &EmailOptions{From: "Mana <a@b.example>", ReplyTo: "c@d.example"}
 		},
 		"recipients plus one rcpt": func(r *SendRequest) { r.Recipients = []string{"x@example.com"} },
+		"template without body":    func(r *SendRequest) { r.Body, r.Template = "", "auth-welcome" },
+		"push to a user":           func(r *SendRequest) { r.Channel, r.Recipient, r.UserID = "push", "", "user-1" },
+		"webhook": func(r *SendRequest) {
+			r.Channel, r.Recipient = "webhook", "https://hook.example/x"
+			r.WebhookOptions = &store.WebhookOptions{Method: "put", TimeoutMS: 500, Headers: map[string]string{"X-A": "b"}}
+		},
 	} {
 		req := validEmail()
 		edit(&req)

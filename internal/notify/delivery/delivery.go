@@ -1,10 +1,12 @@
-// Package delivery is the durable email delivery job: a River worker that
-// sends one stored notification per job, logs every attempt, and retries with
-// exponential backoff until the notification is delivered or visibly failed.
+// Package delivery is the durable delivery job: a River worker that delivers
+// one stored notification per job on its channel (email, push, webhook), logs
+// every attempt, and retries with exponential backoff until the notification
+// is delivered or visibly failed.
 package delivery
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,26 +17,75 @@ import (
 
 	"github.com/mana/mana/internal/notify/mailer"
 	"github.com/mana/mana/internal/notify/metrics"
+	"github.com/mana/mana/internal/notify/prefs"
+	"github.com/mana/mana/internal/notify/push"
 	"github.com/mana/mana/internal/notify/store"
+	"github.com/mana/mana/internal/notify/webhook"
 )
 
 const (
 	// Kind names the job in River's tables.
 	Kind = "notify_deliver"
-	// Queue is the only queue mana-notify works. mana-auth shares the River
-	// schema with its own queue, which this service must never fetch.
+	// Queue is the email queue. mana-auth shares the River schema with its
+	// own queue, which this service must never fetch.
 	Queue = "notify_email"
+	// PushQueue and WebhookQueue keep slow webhooks from delaying mail.
+	PushQueue    = "notify_push"
+	WebhookQueue = "notify_webhook"
 	// EmailMaxAttempts counts every attempt, the first included (contract §7.4).
 	EmailMaxAttempts = 3
-	// DefaultRetryBase is the first retry delay; it doubles per attempt.
+	// DefaultRetryBase is the first email retry delay; it doubles per attempt.
 	DefaultRetryBase = 5 * time.Second
 	// recordTimeout bounds writing an attempt's outcome. It runs even when
-	// the job's context is already cancelled: a sent email must be recorded.
+	// the job's context is already cancelled: a sent message must be recorded.
 	recordTimeout = 5 * time.Second
 )
 
-// Args identify the notification to deliver. The sender overrides travel in
-// the job because the notifications table has no column for them.
+// Policy is the retry rule of one channel.
+type Policy struct {
+	MaxAttempts int
+	RetryBase   time.Duration
+}
+
+// Policies are the retry rules of every channel.
+type Policies map[store.Channel]Policy
+
+// DefaultPolicies are the contract's (§7.4): email 3 attempts from 5 s, push
+// 3 from 1 s, webhook 5 from 3 s.
+func DefaultPolicies() Policies {
+	return Policies{
+		store.ChannelEmail:   {MaxAttempts: EmailMaxAttempts, RetryBase: DefaultRetryBase},
+		store.ChannelPush:    {MaxAttempts: 3, RetryBase: time.Second},
+		store.ChannelWebhook: {MaxAttempts: 5, RetryBase: 3 * time.Second},
+	}
+}
+
+// QueueOf is the River queue of a channel.
+func QueueOf(c store.Channel) string {
+	switch c {
+	case store.ChannelPush:
+		return PushQueue
+	case store.ChannelWebhook:
+		return WebhookQueue
+	}
+	return Queue
+}
+
+// Queues lists every queue mana-notify works.
+func Queues() []string { return []string{Queue, PushQueue, WebhookQueue} }
+
+func channelOfQueue(q string) store.Channel {
+	switch q {
+	case PushQueue:
+		return store.ChannelPush
+	case WebhookQueue:
+		return store.ChannelWebhook
+	}
+	return store.ChannelEmail
+}
+
+// Args identify the notification to deliver. From and ReplyTo are read only
+// from jobs enqueued before options were stored with the notification.
 type Args struct {
 	NotificationID string `json:"notification_id"`
 	From           string `json:"from,omitempty"`
@@ -44,15 +95,48 @@ type Args struct {
 // Kind implements river.JobArgs.
 func (Args) Kind() string { return Kind }
 
-// InsertOpts are the options every delivery job is inserted with.
+// InsertOpts are the options of a delivery job on channel c with the
+// notification's priority; scheduledAt zero means now.
+func (p Policies) InsertOpts(c store.Channel, prio store.Priority, scheduledAt time.Time) *river.InsertOpts {
+	pol := p.of(c)
+	return &river.InsertOpts{Queue: QueueOf(c), MaxAttempts: pol.MaxAttempts, ScheduledAt: scheduledAt,
+		Priority: RiverPriority(prio)}
+}
+
+// RiverPriority maps a notification priority onto River's 1 (first) … 4:
+// when a queue has a backlog, critical and high mail go out before bulk.
+func RiverPriority(p store.Priority) int {
+	switch p {
+	case store.PriorityCritical:
+		return 1
+	case store.PriorityHigh:
+		return 2
+	case store.PriorityLow:
+		return 4
+	}
+	return 3
+}
+
+func (p Policies) of(c store.Channel) Policy {
+	if pol, ok := p[c]; ok && pol.MaxAttempts > 0 && pol.RetryBase > 0 {
+		return pol
+	}
+	return DefaultPolicies()[c]
+}
+
+// InsertOpts are the options of an immediate email job with the default policy.
 func InsertOpts() *river.InsertOpts {
-	return &river.InsertOpts{Queue: Queue, MaxAttempts: EmailMaxAttempts}
+	return DefaultPolicies().InsertOpts(store.ChannelEmail, store.PriorityNormal, time.Time{})
 }
 
 // Store is the persistence the worker needs.
 type Store interface {
-	Claim(ctx context.Context, id string, attempt int) (store.Notification, bool, error)
+	Claim(ctx context.Context, id string) (store.Notification, bool, error)
 	RecordAttempt(ctx context.Context, a store.Attempt) error
+	Skip(ctx context.Context, id, reason string) error
+	GetPreferences(ctx context.Context, userID string) (store.Preferences, error)
+	ListDevices(ctx context.Context, userID string) ([]store.Device, error)
+	DeactivateToken(ctx context.Context, token string) error
 }
 
 // Mailer sends one email.
@@ -60,43 +144,56 @@ type Mailer interface {
 	Send(ctx context.Context, e mailer.Email) error
 }
 
-// Worker delivers email notifications.
+// Pusher sends push messages.
+type Pusher interface {
+	Send(ctx context.Context, msgs []push.Message) ([]push.Ticket, error)
+}
+
+// Webhooker sends one webhook request.
+type Webhooker interface {
+	Send(ctx context.Context, r webhook.Request) (int, error)
+}
+
+// Channels are the senders of each channel.
+type Channels struct {
+	Mail    Mailer
+	Push    Pusher
+	Webhook Webhooker
+}
+
+// Worker delivers notifications.
 type Worker struct {
 	river.WorkerDefaults[Args]
 
-	store   Store
-	mailer  Mailer
-	metrics *metrics.Notify
-	log     *slog.Logger
-	// RetryBase is the delay before the second attempt; each further retry
-	// waits twice as long as the one before.
-	RetryBase time.Duration
+	store    Store
+	channels Channels
+	metrics  *metrics.Notify
+	log      *slog.Logger
+	policies Policies
+	now      func() time.Time
 }
 
-// NewWorker returns a worker; retryBase <= 0 means DefaultRetryBase.
-func NewWorker(st Store, m Mailer, met *metrics.Notify, log *slog.Logger, retryBase time.Duration) *Worker {
-	if retryBase <= 0 {
-		retryBase = DefaultRetryBase
-	}
-	return &Worker{store: st, mailer: m, metrics: met, log: log, RetryBase: retryBase}
+// NewWorker returns a worker; a channel missing from policies uses its default.
+func NewWorker(st Store, ch Channels, met *metrics.Notify, log *slog.Logger, policies Policies) *Worker {
+	return &Worker{store: st, channels: ch, metrics: met, log: log, policies: policies, now: time.Now}
 }
 
-// Backoff is the wait after failed attempt number attempt (1-based):
-// RetryBase × 2^(attempt-1), i.e. 5 s then 10 s with the default base.
-func (w *Worker) Backoff(attempt int) time.Duration {
+// Backoff is the wait after failed attempt number attempt (1-based) on
+// channel c: RetryBase × 2^(attempt-1), e.g. 5 s then 10 s for email.
+func (w *Worker) Backoff(c store.Channel, attempt int) time.Duration {
 	if attempt < 1 {
 		attempt = 1
 	}
-	if attempt > 20 { // far beyond EmailMaxAttempts; keeps the shift from overflowing
+	if attempt > 20 { // far beyond any max attempts; keeps the shift from overflowing
 		attempt = 20
 	}
-	return w.RetryBase << (attempt - 1)
+	return w.policies.of(c).RetryBase << (attempt - 1)
 }
 
 // NextRetry implements river.Worker; it replaces River's default policy
-// (attempt^4 seconds) with the contract's backoff.
+// (attempt^4 seconds) with the contract's backoff of the job's channel.
 func (w *Worker) NextRetry(job *river.Job[Args]) time.Time {
-	return time.Now().Add(w.Backoff(job.Attempt))
+	return time.Now().Add(w.Backoff(channelOfQueue(job.Queue), job.Attempt))
 }
 
 // nextStatus is the notification's state after an attempt.
@@ -111,6 +208,12 @@ func nextStatus(sendErr error, attempt, maxAttempts int) store.Status {
 	}
 }
 
+// outcome is what one delivery attempt produced besides its error.
+type outcome struct {
+	statusCode int
+	providerID string
+}
+
 // Work implements river.Worker. A returned error makes River retry the job
 // (or discard it after the last attempt); the notification row always says
 // which of the two happened.
@@ -118,7 +221,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	id := job.Args.NotificationID
 	log := w.log.With("notification_id", id, "job_id", job.ID, "attempt", job.Attempt, "max_attempts", job.MaxAttempts)
 
-	n, claimed, err := w.store.Claim(ctx, id, job.Attempt)
+	n, claimed, err := w.store.Claim(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Deleted after enqueueing: retrying cannot help.
 		log.Error("notification to deliver does not exist; cancelling its job", "err", err)
@@ -133,16 +236,42 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return nil
 	}
 
-	start := time.Now()
-	sendErr := w.deliver(ctx, n, job.Args)
-	if n.Channel == store.ChannelEmail {
-		w.metrics.EmailLatency.Observe(time.Since(start).Seconds())
-		status := metrics.StatusSuccess
-		if sendErr != nil {
-			status = metrics.StatusFailed
+	// Preferences are evaluated now, not only when the send was accepted:
+	// a scheduled send obeys the preferences of its delivery time.
+	if n.UserID != nil && *n.UserID != "" {
+		p, err := w.store.GetPreferences(ctx, *n.UserID)
+		if err != nil {
+			log.Error("read preferences for delivery; will retry", "err", err)
+			return fmt.Errorf("deliver notification %s: %w", id, err)
 		}
-		w.metrics.EmailsSent.WithLabelValues(metrics.TemplateCustom, status).Inc()
+		reason, err := prefs.Blocked(p, n.Channel, w.now())
+		if err != nil {
+			// An unusable stored setting must not silently allow or drop:
+			// the attempt fails visibly and is retried, then failed.
+			log.Error("evaluate preferences", "err", err)
+			return w.finish(ctx, log, job, n, time.Now(), outcome{}, fmt.Errorf("preferences: %w", err))
+		}
+		if reason != "" {
+			if err := w.store.Skip(context.WithoutCancel(ctx), n.ID, reason); err != nil {
+				log.Error("record skipped notification", "err", err)
+				return fmt.Errorf("skip notification %s: %w", id, err)
+			}
+			log.Info("notification not delivered: blocked by the user's preferences", "reason", reason)
+			return nil
+		}
 	}
+
+	start := time.Now()
+	out, sendErr := w.deliver(ctx, n, job.Args)
+	return w.finish(ctx, log, job, n, start, out, sendErr)
+}
+
+// finish records the attempt, counts it, and tells River what to do next.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, job *river.Job[Args], n store.Notification,
+	start time.Time, out outcome, sendErr error) error {
+	id := n.ID
+	elapsed := time.Since(start)
+	w.observe(n.Channel, sendErr, elapsed)
 
 	next := nextStatus(sendErr, job.Attempt, job.MaxAttempts)
 	var permanent *permanentError
@@ -152,16 +281,16 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	recordErr := w.store.RecordAttempt(recordCtx, store.Attempt{
-		NotificationID: n.ID, Number: job.Attempt, Channel: n.Channel,
-		Err: sendErr, Duration: time.Since(start), NextStatus: next,
+		NotificationID: id, Number: n.Attempts, Channel: n.Channel,
+		Err: sendErr, Duration: elapsed, NextStatus: next, StatusCode: out.statusCode, ProviderID: out.providerID,
 	})
-	w.metrics.NotificationLatency.WithLabelValues(string(n.Channel)).Observe(time.Since(start).Seconds())
+	w.metrics.NotificationLatency.WithLabelValues(string(n.Channel)).Observe(elapsed.Seconds())
 
 	if recordErr != nil {
 		if sendErr == nil {
 			// The retry will send again; the stable Message-ID lets the
 			// receiver spot the duplicate. Better twice than never.
-			log.Error("email sent but recording the delivery failed; the job will retry", "err", recordErr)
+			log.Error("notification sent but recording the delivery failed; the job will retry", "err", recordErr)
 			return fmt.Errorf("record delivery of %s: %w", id, recordErr)
 		}
 		log.Error("delivery attempt failed and recording it failed too", "send_err", sendErr, "err", recordErr)
@@ -171,7 +300,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	switch next {
 	case store.StatusDelivered:
 		w.metrics.NotificationsSent.WithLabelValues(string(n.Channel), n.AppID).Inc()
-		log.Info("notification delivered", "channel", n.Channel, "duration_ms", time.Since(start).Milliseconds())
+		log.Info("notification delivered", "channel", n.Channel, "duration_ms", elapsed.Milliseconds())
 		return nil
 	case store.StatusFailed:
 		log.Error("notification failed for good", "channel", n.Channel, "err", sendErr)
@@ -183,8 +312,25 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return fmt.Errorf("deliver notification %s: %w", id, sendErr)
 	default:
 		log.Warn("delivery attempt failed; will retry", "channel", n.Channel, "err", sendErr,
-			"retry_in", w.Backoff(job.Attempt).String())
+			"retry_in", w.Backoff(n.Channel, job.Attempt).String())
 		return fmt.Errorf("deliver notification %s: %w", id, sendErr)
+	}
+}
+
+func (w *Worker) observe(c store.Channel, sendErr error, elapsed time.Duration) {
+	status := metrics.StatusSuccess
+	if sendErr != nil {
+		status = metrics.StatusFailed
+	}
+	switch c {
+	case store.ChannelEmail:
+		w.metrics.EmailLatency.Observe(elapsed.Seconds())
+		w.metrics.EmailsSent.WithLabelValues(metrics.TemplateCustom, status).Inc()
+	case store.ChannelPush:
+		w.metrics.PushLatency.Observe(elapsed.Seconds())
+		w.metrics.PushSent.WithLabelValues("", status).Inc()
+	case store.ChannelWebhook:
+		w.metrics.WebhooksSent.WithLabelValues(status).Inc()
 	}
 }
 
@@ -193,10 +339,10 @@ type permanentError struct{ reason string }
 
 func (e *permanentError) Error() string { return e.reason }
 
-// deliver sends n on its channel. A panic in the mailer is turned into a
+// deliver sends n on its channel. A panic in a sender is turned into a
 // failed attempt (and logged with its stack) rather than left to unwind the
 // worker with the notification stuck in processing.
-func (w *Worker) deliver(ctx context.Context, n store.Notification, args Args) (err error) {
+func (w *Worker) deliver(ctx context.Context, n store.Notification, args Args) (out outcome, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			w.log.Error("panic while delivering notification", "notification_id", n.ID, "panic", fmt.Sprint(p),
@@ -204,18 +350,117 @@ func (w *Worker) deliver(ctx context.Context, n store.Notification, args Args) (
 			err = fmt.Errorf("panic while delivering: %v", p)
 		}
 	}()
-	if n.Channel != store.ChannelEmail {
-		return &permanentError{reason: fmt.Sprintf("channel %s is not implemented yet", n.Channel)}
+	switch n.Channel {
+	case store.ChannelEmail:
+		return outcome{}, w.sendEmail(ctx, n, args)
+	case store.ChannelPush:
+		return w.sendPush(ctx, n)
+	case store.ChannelWebhook:
+		return w.sendWebhook(ctx, n)
 	}
-	if n.Recipient == nil || *n.Recipient == "" {
+	return outcome{}, &permanentError{reason: fmt.Sprintf("unknown channel %q", n.Channel)}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (w *Worker) sendEmail(ctx context.Context, n store.Notification, args Args) error {
+	if deref(n.Recipient) == "" {
 		return &permanentError{reason: "notification has no recipient"}
 	}
-	e := mailer.Email{NotificationID: n.ID, From: args.From, ReplyTo: args.ReplyTo, To: *n.Recipient}
-	if n.Subject != nil {
-		e.Subject = *n.Subject
+	e := mailer.Email{NotificationID: n.ID, From: args.From, ReplyTo: args.ReplyTo, To: *n.Recipient,
+		Subject: deref(n.Subject), HTML: deref(n.Body)}
+	if o := n.Options.Email; o != nil {
+		e.From, e.ReplyTo = o.From, o.ReplyTo
 	}
-	if n.Body != nil {
-		e.HTML = *n.Body
+	return w.channels.Mail.Send(ctx, e)
+}
+
+// sendPush sends to the recipient token, or to every active device of the
+// user. The attempt succeeds when at least one device accepted the message;
+// tokens Expo reports as unregistered are switched off.
+func (w *Worker) sendPush(ctx context.Context, n store.Notification) (outcome, error) {
+	var tokens []string
+	if r := deref(n.Recipient); r != "" {
+		tokens = []string{r}
+	} else if u := deref(n.UserID); u != "" {
+		devices, err := w.store.ListDevices(ctx, u)
+		if err != nil {
+			return outcome{}, fmt.Errorf("look up devices of user: %w", err)
+		}
+		for _, d := range devices {
+			tokens = append(tokens, d.PushToken)
+		}
 	}
-	return w.mailer.Send(ctx, e)
+	if len(tokens) == 0 {
+		return outcome{}, &permanentError{reason: "no push token: no recipient and no active device for the user"}
+	}
+	msgs := make([]push.Message, len(tokens))
+	for i, t := range tokens {
+		msgs[i] = push.Message{To: t, Title: deref(n.Subject), Body: deref(n.Body), Data: n.Data}
+		if o := n.Options.Push; o != nil {
+			msgs[i].Sound, msgs[i].Badge, msgs[i].ChannelID = o.Sound, o.Badge, o.ChannelID
+		}
+	}
+	tickets, err := w.channels.Push.Send(ctx, msgs)
+	if err != nil {
+		return outcome{}, err
+	}
+	var out outcome
+	var errs []error
+	for i, t := range tickets {
+		if t.Status == "ok" {
+			if out.providerID == "" {
+				out.providerID = t.ID
+			}
+			continue
+		}
+		errs = append(errs, fmt.Errorf("device %d: %s %s", i, t.Details.Error, t.Message))
+		if t.Details.Error == "DeviceNotRegistered" {
+			if err := w.store.DeactivateToken(ctx, tokens[i]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if out.providerID == "" {
+		return out, fmt.Errorf("push rejected for every device: %w", errors.Join(errs...))
+	}
+	if len(errs) > 0 {
+		w.log.Warn("push rejected for some devices", "notification_id", n.ID, "err", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// WebhookPayload is the JSON body of a webhook call.
+type WebhookPayload struct {
+	ID        string         `json:"id"`
+	AppID     string         `json:"appId"`
+	UserID    string         `json:"userId,omitempty"`
+	Subject   string         `json:"subject,omitempty"`
+	Body      string         `json:"body,omitempty"`
+	Data      map[string]any `json:"data,omitempty"`
+	Priority  string         `json:"priority"`
+	CreatedAt time.Time      `json:"createdAt"`
+}
+
+func (w *Worker) sendWebhook(ctx context.Context, n store.Notification) (outcome, error) {
+	url := deref(n.Recipient)
+	if url == "" {
+		return outcome{}, &permanentError{reason: "notification has no webhook URL"}
+	}
+	body, err := json.Marshal(WebhookPayload{ID: n.ID, AppID: n.AppID, UserID: deref(n.UserID), Subject: deref(n.Subject),
+		Body: deref(n.Body), Data: n.Data, Priority: string(n.Priority), CreatedAt: n.CreatedAt.UTC()})
+	if err != nil {
+		return outcome{}, &permanentError{reason: fmt.Sprintf("encode webhook payload: %v", err)}
+	}
+	req := webhook.Request{NotificationID: n.ID, URL: url, Body: body}
+	if o := n.Options.Webhook; o != nil {
+		req.Method, req.Headers, req.Timeout = o.Method, o.Headers, time.Duration(o.TimeoutMS)*time.Millisecond
+	}
+	code, err := w.channels.Webhook.Send(ctx, req)
+	return outcome{statusCode: code}, err
 }

@@ -21,6 +21,7 @@ import (
 const id = "0b9f5f4e-5f3e-4a43-9d6c-3f8f0c3e9a01"
 
 type fakeStore struct {
+	Store     // unused methods panic
 	row       store.Notification
 	missing   bool
 	claimErr  error
@@ -29,18 +30,18 @@ type fakeStore struct {
 	attempts  []store.Attempt
 }
 
-func (f *fakeStore) Claim(_ context.Context, nid string, attempt int) (store.Notification, bool, error) {
+func (f *fakeStore) Claim(_ context.Context, nid string) (store.Notification, bool, error) {
 	if f.claimErr != nil {
 		return store.Notification{}, false, f.claimErr
 	}
 	if f.missing || nid != f.row.ID {
 		return store.Notification{}, false, store.ErrNotFound
 	}
-	f.claims = append(f.claims, attempt)
-	if f.row.Status == store.StatusDelivered || f.row.Status == store.StatusCancelled {
+	if f.row.Status != store.StatusPending && f.row.Status != store.StatusProcessing {
 		return f.row, false, nil
 	}
-	f.row.Status, f.row.Attempts = store.StatusProcessing, attempt
+	f.row.Status, f.row.Attempts = store.StatusProcessing, f.row.Attempts+1
+	f.claims = append(f.claims, f.row.Attempts)
 	return f.row, true, nil
 }
 
@@ -82,22 +83,30 @@ func job(attempt int) *river.Job[Args] {
 
 func newWorker(st Store, m Mailer) (*Worker, *metrics.Notify) {
 	met := metrics.New()
-	return NewWorker(st, m, met, slog.New(slog.DiscardHandler), 0), met
+	return NewWorker(st, Channels{Mail: m}, met, slog.New(slog.DiscardHandler), DefaultPolicies()), met
 }
 
-// Guard: delivery.go `return w.RetryBase << (attempt - 1)`.
+// Guard: delivery.go `return w.policies.of(c).RetryBase << (attempt - 1)`.
 func TestBackoff(t *testing.T) {
 	w, _ := newWorker(&fakeStore{}, &fakeMailer{})
 	for attempt, want := range map[int]time.Duration{1: 5 * time.Second, 2: 10 * time.Second, 3: 20 * time.Second, 0: 5 * time.Second} {
-		if got := w.Backoff(attempt); got != want {
+		if got := w.Backoff(store.ChannelEmail, attempt); got != want {
 			t.Errorf("Backoff(%d) = %v, want %v", attempt, got, want)
 		}
 	}
-	// The base is configurable (NOTIFY_EMAIL_RETRY_BASE). Guard:
-	// `if retryBase <= 0 { retryBase = DefaultRetryBase }` keeps 0 meaning the default.
-	w = NewWorker(&fakeStore{}, &fakeMailer{}, metrics.New(), slog.New(slog.DiscardHandler), 100*time.Millisecond)
-	if got := w.Backoff(2); got != 200*time.Millisecond {
+	// Contract §7.4: push 1 s, 2 s; webhook 3, 6, 12, 24 s.
+	if w.Backoff(store.ChannelPush, 2) != 2*time.Second || w.Backoff(store.ChannelWebhook, 4) != 24*time.Second {
+		t.Errorf("push/webhook backoff %v %v", w.Backoff(store.ChannelPush, 2), w.Backoff(store.ChannelWebhook, 4))
+	}
+	// The base is configurable (NOTIFY_EMAIL_RETRY_BASE); a zero policy
+	// falls back to the default rather than retrying at once forever.
+	w = NewWorker(&fakeStore{}, Channels{}, metrics.New(), slog.New(slog.DiscardHandler),
+		Policies{store.ChannelEmail: {MaxAttempts: 3, RetryBase: 100 * time.Millisecond}, store.ChannelPush: {}})
+	if got := w.Backoff(store.ChannelEmail, 2); got != 200*time.Millisecond {
 		t.Errorf("with base 100ms: Backoff(2) = %v", got)
+	}
+	if got := w.Backoff(store.ChannelPush, 1); got != time.Second {
+		t.Errorf("zero push policy: Backoff(1) = %v, want the default 1s", got)
 	}
 	// Guard: NextRetry must use Backoff, not River's default policy.
 	before := time.Now()
@@ -167,6 +176,7 @@ func TestDeliverFailureRetries(t *testing.T) {
 // delivery.go `case attempt >= maxAttempts: return store.StatusFailed`.
 func TestDeliverLastFailureMarksFailed(t *testing.T) {
 	st, m := pending(), &fakeMailer{err: errors.New("550 no such user")}
+	st.row.Attempts = EmailMaxAttempts - 1
 	w, met := newWorker(st, m)
 	if err := w.Work(context.Background(), job(EmailMaxAttempts)); err == nil {
 		t.Fatal("Work = nil, want the send error")
@@ -182,7 +192,7 @@ func TestDeliverLastFailureMarksFailed(t *testing.T) {
 // Guard: delivery.go `if !claimed { ... return nil }` — without it a
 // cancelled or delivered notification would be sent (again).
 func TestDeliverSkipsFinishedNotifications(t *testing.T) {
-	for _, status := range []store.Status{store.StatusDelivered, store.StatusCancelled} {
+	for _, status := range []store.Status{store.StatusDelivered, store.StatusCancelled, store.StatusFailed} {
 		st, m := pending(), &fakeMailer{}
 		st.row.Status = status
 		w, _ := newWorker(st, m)
@@ -270,6 +280,14 @@ func TestArgsKindAndInsertOpts(t *testing.T) {
 	// client or by nobody.
 	if o := InsertOpts(); o.Queue != "notify_email" || o.MaxAttempts != 3 {
 		t.Errorf("opts %+v", o)
+	}
+	// Contract §7.4 attempts per channel, and the priority order.
+	p := DefaultPolicies()
+	if o := p.InsertOpts(store.ChannelWebhook, store.PriorityCritical, time.Time{}); o.Queue != "notify_webhook" || o.MaxAttempts != 5 || o.Priority != 1 {
+		t.Errorf("webhook opts %+v", o)
+	}
+	if o := p.InsertOpts(store.ChannelPush, store.PriorityLow, time.Time{}); o.Queue != "notify_push" || o.MaxAttempts != 3 || o.Priority != 4 {
+		t.Errorf("push opts %+v", o)
 	}
 }
 

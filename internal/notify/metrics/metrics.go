@@ -35,6 +35,9 @@ type Notify struct {
 	EmailsSent          *prometheus.CounterVec   // template, status (one per attempt)
 	EmailLatency        prometheus.Histogram     // duration of one SMTP send
 	NotificationLatency *prometheus.HistogramVec // channel; duration of one delivery attempt
+	PushSent            *prometheus.CounterVec   // platform, status (one per attempt)
+	WebhooksSent        *prometheus.CounterVec   // status (one per attempt)
+	PushLatency         prometheus.Histogram     // duration of one push request
 }
 
 // New builds the collectors and a registry holding them plus the Go runtime
@@ -64,11 +67,25 @@ func New() *Notify {
 			Help:    "Duration of one delivery attempt, by channel.",
 			Buckets: []float64{.01, .05, .1, .5, 1, 2, 5, 10},
 		}, []string{"channel"}),
+		PushSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mana_notify_push_sent_total",
+			Help: "Push delivery attempts, by platform and outcome.",
+		}, []string{"platform", "status"}),
+		WebhooksSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mana_notify_webhooks_sent_total",
+			Help: "Webhook delivery attempts, by outcome.",
+		}, []string{"status"}),
+		PushLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "mana_notify_push_latency_seconds",
+			Help:    "Duration of one push request.",
+			Buckets: []float64{.01, .05, .1, .5, 1},
+		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.NotificationsSent, m.NotificationsFailed, m.EmailsSent, m.EmailLatency, m.NotificationLatency,
+		m.PushSent, m.WebhooksSent, m.PushLatency,
 	)
 	return m
 }

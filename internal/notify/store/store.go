@@ -67,6 +67,38 @@ type Notification struct {
 	ErrorMessage *string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// Options are the request's channel options (column options, ours).
+	Options Options
+	// Data is the request's data (template variables, push/webhook payload).
+	// The API never returns it (contract §7.1).
+	Data map[string]any
+}
+
+// Options are the per-channel delivery options of one notification.
+type Options struct {
+	Email   *EmailOptions   `json:"email,omitempty"`
+	Push    *PushOptions    `json:"push,omitempty"`
+	Webhook *WebhookOptions `json:"webhook,omitempty"`
+}
+
+// EmailOptions override the sender of one email.
+type EmailOptions struct {
+	From    string `json:"from,omitempty"`
+	ReplyTo string `json:"replyTo,omitempty"`
+}
+
+// PushOptions are passed through to Expo.
+type PushOptions struct {
+	Sound     string `json:"sound,omitempty"`
+	Badge     *int   `json:"badge,omitempty"`
+	ChannelID string `json:"channelId,omitempty"`
+}
+
+// WebhookOptions shape the outgoing HTTP request.
+type WebhookOptions struct {
+	Method    string            `json:"method,omitempty"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	TimeoutMS int               `json:"timeout,omitempty"`
 }
 
 // NewNotification is what Create stores. Empty strings and a nil Data are
@@ -81,6 +113,11 @@ type NewNotification struct {
 	ExternalID string
 	Priority   Priority
 	Data       map[string]any
+	// TemplateID is the slug of the template the subject and body came from.
+	TemplateID string
+	// ScheduledFor delays delivery; nil sends at once.
+	ScheduledFor *time.Time
+	Options      Options
 }
 
 // EnqueueFunc schedules delivery of the notification inside tx, so that the
@@ -125,6 +162,10 @@ func (s *Store) Create(ctx context.Context, n NewNotification, enqueue EnqueueFu
 		}
 		data = string(b)
 	}
+	options, err := encodeOptions(n.Options)
+	if err != nil {
+		return Created{}, err
+	}
 	if n.Priority == "" {
 		n.Priority = PriorityNormal
 	}
@@ -138,11 +179,14 @@ func (s *Store) Create(ctx context.Context, n NewNotification, enqueue EnqueueFu
 	var id string
 	err = tx.QueryRow(ctx, `
 		INSERT INTO notify.notifications
-		  (user_id, app_id, channel, subject, body, data, status, priority, recipient, external_id)
+		  (user_id, app_id, channel, subject, body, data, status, priority, recipient, external_id,
+		   template_id, scheduled_for, options)
 		VALUES (NULLIF($1, ''), $2, $3::notify.channel_type, NULLIF($4, ''), NULLIF($5, ''), $6::jsonb,
-		        'pending', $7::notify.priority_type, NULLIF($8, ''), NULLIF($9, ''))
+		        'pending', $7::notify.priority_type, NULLIF($8, ''), NULLIF($9, ''),
+		        NULLIF($10, ''), $11, $12::jsonb)
 		RETURNING id::text`,
 		n.UserID, n.AppID, string(n.Channel), n.Subject, n.Body, data, string(n.Priority), n.Recipient, n.ExternalID,
+		n.TemplateID, n.ScheduledFor, options,
 	).Scan(&id)
 	if err != nil {
 		return Created{}, fmt.Errorf("insert notification: %w", err)
@@ -194,16 +238,31 @@ func rollbackOnError(ctx context.Context, tx pgx.Tx, err *error) {
 }
 
 const notificationColumns = `id::text, user_id, app_id, channel::text, template_id, subject, body, status::text,
-	priority::text, scheduled_for, recipient, external_id, attempts, delivered_at, error_message, created_at, updated_at`
+	priority::text, scheduled_for, recipient, external_id, attempts, delivered_at, error_message, created_at, updated_at,
+	options, data`
 
 func scanNotification(row pgx.Row) (Notification, error) {
 	var n Notification
 	var channel, status, priority string
+	var options, data []byte
 	err := row.Scan(&n.ID, &n.UserID, &n.AppID, &channel, &n.TemplateID, &n.Subject, &n.Body, &status,
 		&priority, &n.ScheduledFor, &n.Recipient, &n.ExternalID, &n.Attempts, &n.DeliveredAt, &n.ErrorMessage,
-		&n.CreatedAt, &n.UpdatedAt)
+		&n.CreatedAt, &n.UpdatedAt, &options, &data)
+	if err != nil {
+		return n, err
+	}
 	n.Channel, n.Status, n.Priority = Channel(channel), Status(status), Priority(priority)
-	return n, err
+	if len(options) > 0 {
+		if err := json.Unmarshal(options, &n.Options); err != nil {
+			return n, fmt.Errorf("decode options of notification %s: %w", n.ID, err)
+		}
+	}
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &n.Data); err != nil {
+			return n, fmt.Errorf("decode data of notification %s: %w", n.ID, err)
+		}
+	}
+	return n, nil
 }
 
 // Get returns the notification with id, or ErrNotFound.
@@ -222,19 +281,21 @@ func (s *Store) Get(ctx context.Context, id string) (Notification, error) {
 	return n, nil
 }
 
-// Claim marks the notification processing for attempt number attempt, unless
-// it is already delivered or cancelled; then claimed is false and n holds its
-// current state. The check and the update are one statement, so a concurrent
-// cancel either wins or sees the row processing, never a half state.
-func (s *Store) Claim(ctx context.Context, id string, attempt int) (n Notification, claimed bool, err error) {
+// Claim marks the notification processing and counts the attempt, unless it
+// is delivered, cancelled or failed for good; then claimed is false and n
+// holds its current state. The check and the update are one statement, so a
+// concurrent cancel either wins or sees the row processing, never a half
+// state. n.Attempts is the attempt's number over the notification's life, so
+// a re-driven notification continues its numbering in delivery_logs.
+func (s *Store) Claim(ctx context.Context, id string) (n Notification, claimed bool, err error) {
 	if !IsUUID(id) {
 		return Notification{}, false, ErrNotFound
 	}
 	n, err = scanNotification(s.pool.QueryRow(ctx, `
 		UPDATE notify.notifications
-		SET status = 'processing', attempts = $2, updated_at = now()
-		WHERE id = $1 AND status NOT IN ('delivered', 'cancelled')
-		RETURNING `+notificationColumns, id, attempt))
+		SET status = 'processing', attempts = attempts + 1, updated_at = now()
+		WHERE id = $1 AND status IN ('pending', 'processing')
+		RETURNING `+notificationColumns, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		n, err = s.Get(ctx, id)
 		if err != nil {
@@ -256,6 +317,10 @@ type Attempt struct {
 	// Err is the delivery failure, nil on success.
 	Err      error
 	Duration time.Duration
+	// StatusCode is the webhook's HTTP status (0: none).
+	StatusCode int
+	// ProviderID is the provider's id of the message (Expo ticket id).
+	ProviderID string
 	// NextStatus is what the notification becomes: delivered, pending (a
 	// retry follows) or failed (no attempt left).
 	NextStatus Status
@@ -276,9 +341,11 @@ func (s *Store) RecordAttempt(ctx context.Context, a Attempt) (err error) {
 	defer rollbackOnError(ctx, tx, &err)
 
 	if _, err = tx.Exec(ctx, `
-		INSERT INTO notify.delivery_logs (notification_id, attempt_number, channel, success, error_message, duration_ms)
-		VALUES ($1, $2, $3::notify.channel_type, $4, $5, $6)`,
-		a.NotificationID, a.Number, string(a.Channel), a.Err == nil, errorMessage, a.Duration.Milliseconds()); err != nil {
+		INSERT INTO notify.delivery_logs (notification_id, attempt_number, channel, success, error_message, duration_ms,
+		                                  status_code, provider_id)
+		VALUES ($1, $2, $3::notify.channel_type, $4, $5, $6, NULLIF($7, 0), NULLIF($8, ''))`,
+		a.NotificationID, a.Number, string(a.Channel), a.Err == nil, errorMessage, a.Duration.Milliseconds(),
+		a.StatusCode, a.ProviderID); err != nil {
 		return fmt.Errorf("insert delivery log: %w", err)
 	}
 	tag, err := tx.Exec(ctx, `

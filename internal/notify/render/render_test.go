@@ -1,0 +1,84 @@
+package render
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/mana/mana/internal/notify/store"
+)
+
+// Guard: renderHTML uses html/template. With text/template the script tag
+// and the javascript: URL pass through unchanged and this test fails.
+func TestEmailBodyIsEscaped(t *testing.T) {
+	out, err := Render("Hi {{.name}}", `<p>{{.name}}</p><a href="{{.url}}">x</a>`, true,
+		map[string]any{"name": "<script>alert(1)</script>", "url": "javascript:alert(2)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.Body, "<script>") || !strings.Contains(out.Body, "&lt;script&gt;") {
+		t.Errorf("body not escaped: %s", out.Body)
+	}
+	if strings.Contains(out.Body, `href="javascript:`) {
+		t.Errorf("javascript URL not neutralised: %s", out.Body)
+	}
+	// The subject is a header, not HTML: no entities in it.
+	if out.Subject != "Hi <script>alert(1)</script>" {
+		t.Errorf("subject %q", out.Subject)
+	}
+}
+
+// Guard: Option("missingkey=error") in renderText and renderHTML. Without it
+// the missing key renders as "<no value>" (text) or "" (html) and no error.
+func TestMissingVariableIsAnError(t *testing.T) {
+	for _, html := range []bool{true, false} {
+		_, err := Render("S {{.a}}", "B {{.b}}", html, map[string]any{"a": "x"})
+		var rerr *Error
+		if !errors.As(err, &rerr) || rerr.Part != "body" || !strings.Contains(err.Error(), "b") {
+			t.Errorf("html=%v: err %v, want a body error naming b", html, err)
+		}
+		_, err = Render("S {{.a}}", "B", html, nil)
+		if !errors.As(err, &rerr) || rerr.Part != "subject" {
+			t.Errorf("html=%v: missing subject variable: %v", html, err)
+		}
+	}
+}
+
+// Guard: the line-break check on the rendered subject (header injection).
+func TestSubjectLineBreakRefused(t *testing.T) {
+	if _, err := Render("{{.s}}", "b", true, map[string]any{"s": "a\r\nBcc: x@example.com"}); err == nil {
+		t.Fatal("subject with CRLF accepted")
+	}
+}
+
+func TestSystemTemplatesRenderWithTheirVariables(t *testing.T) {
+	for _, nt := range SystemTemplates() {
+		vars := map[string]any{}
+		required := map[string]bool{"eventLocation": false, "dueDate": false}
+		for _, v := range nt.Variables.([]string) {
+			if _, optional := required[v]; !optional {
+				vars[v] = "<" + v + ">"
+			}
+		}
+		tpl := store.Template{Slug: nt.Slug, Channel: nt.Channel, Subject: &nt.Subject, BodyTemplate: nt.BodyTemplate}
+		out, err := Template(tpl, vars)
+		if err != nil {
+			t.Fatalf("%s: %v", nt.Slug, err)
+		}
+		if strings.Contains(out.Body, "<no value>") || strings.Contains(out.Body, "<userName>") {
+			t.Errorf("%s: body %s", nt.Slug, out.Body)
+		}
+	}
+}
+
+func TestCheckRejectsBrokenTemplates(t *testing.T) {
+	if err := Check("{{.a", "b", true); err == nil {
+		t.Error("broken subject accepted")
+	}
+	if err := Check("a", "{{if}}", true); err == nil {
+		t.Error("broken body accepted")
+	}
+	if err := Check("a {{.x}}", "<p>{{.y}}</p>", true); err != nil {
+		t.Errorf("valid template refused: %v", err)
+	}
+}
