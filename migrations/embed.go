@@ -8,3 +8,9 @@ import "embed"
 //
 //go:embed auth/*.sql notify/*.sql
 var FS embed.FS
+
+// SQLite holds the migrations of the embedded SQLite backend, under
+// sqlite/<component>/ (see sqlite/README.md).
+//
+//go:embed sqlite
+var SQLite embed.FS
