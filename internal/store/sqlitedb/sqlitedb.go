@@ -14,6 +14,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
@@ -171,4 +172,65 @@ func apply(ctx context.Context, db *sql.DB, c Component, f file) (applied bool, 
 		return false, fmt.Errorf("sqlite migrate: commit %s/%s: %w", c, f.name, err)
 	}
 	return true, nil
+}
+
+// TimeLayout is how every timestamp is stored: RFC 3339 in UTC with exactly
+// nine fractional digits. Fixed width is what makes text order equal time
+// order, so comparisons and ORDER BY work on the stored text.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// FormatTime renders t for storage (always bind times through it; never mix
+// with SQL defaults such as strftime, whose width differs).
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// Timestamp scans a stored timestamp into *T.
+type Timestamp struct{ T *time.Time }
+
+// Scan implements sql.Scanner.
+func (ts Timestamp) Scan(src any) error {
+	t, err := parseTime(src)
+	if err != nil {
+		return err
+	}
+	if t == nil {
+		return errors.New("sqlite: NULL timestamp where one is required")
+	}
+	*ts.T = *t
+	return nil
+}
+
+// NullTimestamp scans a nullable timestamp into **T (nil for NULL).
+type NullTimestamp struct{ T **time.Time }
+
+// Scan implements sql.Scanner.
+func (ts NullTimestamp) Scan(src any) error {
+	t, err := parseTime(src)
+	if err != nil {
+		return err
+	}
+	*ts.T = t
+	return nil
+}
+
+func parseTime(src any) (*time.Time, error) {
+	var s string
+	switch v := src.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	case time.Time:
+		u := v.UTC()
+		return &u, nil
+	default:
+		return nil, fmt.Errorf("sqlite: timestamp stored as %T", src)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: timestamp %q: %w", s, err)
+	}
+	t = t.UTC()
+	return &t, nil
 }

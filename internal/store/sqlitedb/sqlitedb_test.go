@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"time"
 	"testing"
 )
 
@@ -79,5 +80,54 @@ func TestTransactionsSerialise(t *testing.T) {
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT n FROM c`).Scan(&n); err != nil || n != 50 {
 		t.Fatalf("counter = %d, %v; want 50", n, err)
+	}
+}
+
+func TestTimestampsSortAsText(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE ts (at TEXT NOT NULL, maybe TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 11, 27, 4, 5, 6, 0, time.FixedZone("CET", 3600))
+	// Whole seconds and sub-microsecond steps: variable-width formats
+	// (RFC3339Nano drops trailing zeros) would sort these wrongly.
+	times := []time.Time{base, base.Add(time.Nanosecond), base.Add(120 * time.Millisecond), base.Add(time.Second)}
+	for i := len(times) - 1; i >= 0; i-- {
+		if _, err := db.ExecContext(ctx, `INSERT INTO ts (at) VALUES (?)`, FormatTime(times[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := db.QueryContext(ctx, `SELECT at, maybe FROM ts WHERE at > ? ORDER BY at`, FormatTime(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []time.Time
+	for rows.Next() {
+		var at time.Time
+		var maybe *time.Time
+		if err := rows.Scan(Timestamp{&at}, NullTimestamp{&maybe}); err != nil {
+			t.Fatal(err)
+		}
+		if maybe != nil {
+			t.Fatalf("NULL scanned as %v", maybe)
+		}
+		got = append(got, at)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d rows after base, want 3", len(got))
+	}
+	for i, g := range got {
+		if !g.Equal(times[i+1]) {
+			t.Fatalf("row %d = %v, want %v", i, g, times[i+1])
+		}
 	}
 }
