@@ -120,7 +120,7 @@ func (s *Store) Redrive(ctx context.Context, id string) (err error) {
 	if err != nil {
 		return fmt.Errorf("redrive notification %s: %w", id, err)
 	}
-	if err = s.enqueue(ctx, tx, n.redriveJob()); err != nil {
+	if err = s.enqueue(ctx, tx, n.RedriveJob()); err != nil {
 		return fmt.Errorf("enqueue redrive of %s: %w", id, err)
 	}
 	if err = tx.Commit(ctx); err != nil {
@@ -129,8 +129,8 @@ func (s *Store) Redrive(ctx context.Context, id string) (err error) {
 	return nil
 }
 
-// redriveJob is the job of a re-drive: due at once, whatever the original schedule.
-func (n Notification) redriveJob() Job {
+// RedriveJob is the job of a re-drive: due at once, whatever the original schedule.
+func (n Notification) RedriveJob() Job {
 	return Job{NotificationID: n.ID, Channel: n.Channel, Priority: n.Priority}
 }
 

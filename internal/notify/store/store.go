@@ -231,7 +231,7 @@ func (s *Store) Create(ctx context.Context, n NewNotification) (created Created,
 		}
 	}
 
-	if err = s.enqueue(ctx, tx, n.job(id)); err != nil {
+	if err = s.enqueue(ctx, tx, n.Job(id)); err != nil {
 		return Created{}, fmt.Errorf("enqueue delivery of %s: %w", id, err)
 	}
 	if err = tx.Commit(ctx); err != nil {
@@ -240,8 +240,8 @@ func (s *Store) Create(ctx context.Context, n NewNotification) (created Created,
 	return Created{ID: id}, nil
 }
 
-// job is the delivery job of the notification n stored as id.
-func (n NewNotification) job(id string) Job {
+// Job is the delivery job of the notification n stored as id.
+func (n NewNotification) Job(id string) Job {
 	j := Job{NotificationID: id, Channel: n.Channel, Priority: n.Priority}
 	if n.ScheduledFor != nil {
 		j.ScheduledAt = *n.ScheduledFor
