@@ -50,7 +50,7 @@ type running struct {
 	b  *notifysqlite.Backend
 }
 
-func start(t *testing.T, file string, mail *fakeMailer) *running {
+func start(t testing.TB, file string, mail *fakeMailer) *running {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlitedb.Open(ctx, file)
