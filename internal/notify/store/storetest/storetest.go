@@ -285,10 +285,9 @@ func testCancel(t *testing.T, st Store, _ *jobs) {
 // Concurrent claims each count their own attempt: the numbers are 1..N
 // with no duplicate and the row ends at N (River runs one job per
 // notification at a time; a claim after a crash must still number on).
-// Negative control (reasoned, not run): reading attempts and writing
-// attempts+1 in two statements outside one transaction lets two claimers
-// read the same value (duplicate numbers). After the final outcome no claim
-// succeeds.
+// Negative control (run on SQLite): reading attempts with a SELECT and
+// writing the value + 1 in a second statement gives duplicate numbers. After
+// the final outcome no claim succeeds.
 func testConcurrentClaims(t *testing.T, st Store, _ *jobs) {
 	const claimers = 6
 	id := mustCreate(t, st, email(""))
