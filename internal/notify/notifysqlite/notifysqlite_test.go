@@ -238,3 +238,30 @@ func TestQueueStatsOnSQLite(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling interval
 	}
 }
+
+// A cancelled notification's queued job runs and ends without a mail.
+// Negative control: letting Claim take cancelled rows sends the mail.
+func TestCancelledScheduledNotificationIsNotSent(t *testing.T) {
+	mail := &fakeMailer{}
+	r := start(t, filepath.Join(t.TempDir(), "mana.db"), mail)
+	ctx := context.Background()
+	at := time.Now().Add(500 * time.Millisecond)
+	c, err := r.b.Store.Create(ctx, newEmail(&at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.b.Store.Cancel(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for count(t, r.db, `SELECT count(*) FROM river_job WHERE json_extract(args, '$.notification_id') = ? AND state = 'completed'`, c.ID) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the cancelled notification's job never ran")
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	r.stop()
+	if got := mail.to(c.ID); got != 0 {
+		t.Fatalf("cancelled notification sent %d times", got)
+	}
+}
