@@ -104,29 +104,10 @@ func serveNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 	}
 
 	met := metrics.New()
-	st := store.New(pool)
-	if err := st.SeedSystemTemplates(ctx, render.SystemTemplates()); err != nil {
-		return fmt.Errorf("seed system templates: %w", err)
-	}
-	if err := met.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
-		s, err := st.Stats(ctx, migrate.RiverSchema, delivery.Queues())
-		return metrics.QueueStats(s), err
-	}); err != nil {
-		return err
-	}
-	if cfg.WebhookSecret == "" {
-		log.Warn("NOTIFY_WEBHOOK_SECRET is not set: webhook notifications will fail instead of going out unsigned")
-	}
-	outbound := &http.Client{Timeout: 30 * time.Second}
-	channels := delivery.Channels{
-		Mail:    smtp,
-		Push:    &push.Client{URL: cfg.ExpoPushURL, AccessToken: cfg.ExpoAccessToken, HTTP: outbound},
-		Webhook: &webhook.Sender{Client: webhook.NewClient(cfg.WebhookAllowPrivate), Secret: []byte(cfg.WebhookSecret)},
-	}
+	// The worker is registered after the client exists: the store needs the
+	// client to insert jobs in its transactions and the worker needs the
+	// store. River reads the bundle when it starts.
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, delivery.NewWorker(st, channels, met, log, policies)); err != nil {
-		return fmt.Errorf("register delivery worker: %w", err)
-	}
 	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Schema: migrate.RiverSchema,
 		// Only our queues: mana-auth's queue lives in the same schema and
@@ -147,6 +128,28 @@ func serveNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 	if err != nil {
 		return fmt.Errorf("create job client: %w", err)
 	}
+	st := store.New(pool, delivery.Enqueuer(jobs, policies))
+	if err := st.SeedSystemTemplates(ctx, render.SystemTemplates()); err != nil {
+		return fmt.Errorf("seed system templates: %w", err)
+	}
+	if err := met.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
+		s, err := st.Stats(ctx, migrate.RiverSchema, delivery.Queues())
+		return metrics.QueueStats(s), err
+	}); err != nil {
+		return err
+	}
+	if cfg.WebhookSecret == "" {
+		log.Warn("NOTIFY_WEBHOOK_SECRET is not set: webhook notifications will fail instead of going out unsigned")
+	}
+	outbound := &http.Client{Timeout: 30 * time.Second}
+	channels := delivery.Channels{
+		Mail:    smtp,
+		Push:    &push.Client{URL: cfg.ExpoPushURL, AccessToken: cfg.ExpoAccessToken, HTTP: outbound},
+		Webhook: &webhook.Sender{Client: webhook.NewClient(cfg.WebhookAllowPrivate), Secret: []byte(cfg.WebhookSecret)},
+	}
+	if err := river.AddWorkerSafely(workers, delivery.NewWorker(st, channels, met, log, policies)); err != nil {
+		return fmt.Errorf("register delivery worker: %w", err)
+	}
 	// Started without ctx's cancellation: cancelling Start's context is a
 	// hard stop, while shutdown below first lets in-flight sends finish.
 	if err := jobs.Start(context.WithoutCancel(ctx)); err != nil {
@@ -162,7 +165,7 @@ func serveNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 		"smtp_tls", smtp.TLSMode().String(), "smtp_auth", cfg.SMTPUser != "", "email_retry_base", policies[store.ChannelEmail].RetryBase.String(),
 		"expo_push_url", cfg.ExpoPushURL)
 	handler := notify.NewHandler(notify.Config{
-		Store: st, Jobs: jobs, Metrics: met, Log: log, Policies: policies,
+		Store: st, Metrics: met, Log: log,
 		Users:      jwtauth.New(cfg.AuthURL, outbound, jwksRefetch),
 		ServiceKey: cfg.ServiceKey, CORSOrigins: cfg.CORSOrigins, Started: started,
 	})

@@ -11,7 +11,7 @@ import (
 
 	"github.com/mana/mana/internal/config"
 	"github.com/mana/mana/internal/migrate"
-	"github.com/mana/mana/internal/notify"
+	"github.com/mana/mana/internal/notify/delivery"
 	"github.com/mana/mana/internal/notify/store"
 )
 
@@ -42,7 +42,7 @@ func notifyCmd(ctx context.Context, out io.Writer, look config.Lookup, args []st
 	if err != nil {
 		return fmt.Errorf("create job client: %w", err)
 	}
-	err = notify.Redrive(ctx, store.New(pool), jobs, policies, id)
+	err = store.New(pool, delivery.Enqueuer(jobs, policies)).Redrive(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("notification %s not found", id)

@@ -11,12 +11,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
-
 	"github.com/mana/mana/internal/httpx"
-	"github.com/mana/mana/internal/notify/delivery"
 	"github.com/mana/mana/internal/notify/jwtauth"
 	"github.com/mana/mana/internal/notify/metrics"
 	"github.com/mana/mana/internal/notify/store"
@@ -31,7 +26,10 @@ const healthTimeout = 2 * time.Second
 
 // Store is the persistence the API needs.
 type Store interface {
-	Create(ctx context.Context, n store.NewNotification, enqueue store.EnqueueFunc) (store.Created, error)
+	// Create stores n and its delivery job in one transaction; the store
+	// owns the job insertion (see store.Enqueuer), so this package never
+	// sees a transaction or the backend.
+	Create(ctx context.Context, n store.NewNotification) (store.Created, error)
 	Get(ctx context.Context, id string) (store.Notification, error)
 	Cancel(ctx context.Context, id string) error
 	List(ctx context.Context, status store.Status, limit int) ([]store.Notification, error)
@@ -51,11 +49,6 @@ type Store interface {
 	PutPreferences(ctx context.Context, userID string, u store.PreferencesUpdate) error
 }
 
-// JobInserter inserts a job inside a transaction; *river.Client[pgx.Tx] is one.
-type JobInserter interface {
-	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
-}
-
 // Authenticator turns a bearer token into a user (jwtauth.Verifier).
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (jwtauth.User, error)
@@ -64,13 +57,10 @@ type Authenticator interface {
 // Config is what NewHandler needs.
 type Config struct {
 	Store       Store
-	Jobs        JobInserter
 	Metrics     *metrics.Notify
 	Log         *slog.Logger
 	ServiceKey  string
 	CORSOrigins []string
-	// Policies give each channel's job its max attempts.
-	Policies delivery.Policies
 	// Users authenticates the JWT routes (devices, preferences).
 	Users Authenticator
 	// Started is when the service started, for the uptime in /health.
@@ -87,9 +77,6 @@ type api struct {
 func NewHandler(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Policies == nil {
-		cfg.Policies = delivery.DefaultPolicies()
 	}
 	a := &api{Config: cfg}
 

@@ -12,11 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
-
-	"github.com/mana/mana/internal/notify/delivery"
 	"github.com/mana/mana/internal/notify/metrics"
 	"github.com/mana/mana/internal/notify/store"
 )
@@ -30,12 +25,13 @@ type fakeStore struct {
 	createErr error
 	existing  map[string]string // externalId -> notification id
 	created   []store.NewNotification
+	jobs      int // delivery jobs the store would have inserted with its rows
 	rows      map[string]store.Notification
 }
 
 func (f *fakeStore) Ping(context.Context) error { return f.pingErr }
 
-func (f *fakeStore) Create(ctx context.Context, n store.NewNotification, enqueue store.EnqueueFunc) (store.Created, error) {
+func (f *fakeStore) Create(_ context.Context, n store.NewNotification) (store.Created, error) {
 	if f.createErr != nil {
 		return store.Created{}, f.createErr
 	}
@@ -43,10 +39,7 @@ func (f *fakeStore) Create(ctx context.Context, n store.NewNotification, enqueue
 		return store.Created{ID: id, Deduplicated: true}, nil
 	}
 	id := "0b9f5f4e-5f3e-4a43-9d6c-3f8f0c3e9a01"
-	if err := enqueue(ctx, nil, id); err != nil {
-		return store.Created{}, err
-	}
-	f.created = append(f.created, n)
+	f.created, f.jobs = append(f.created, n), f.jobs+1
 	return store.Created{ID: id}, nil
 }
 
@@ -58,18 +51,8 @@ func (f *fakeStore) Get(_ context.Context, id string) (store.Notification, error
 	return n, nil
 }
 
-type fakeJobs struct {
-	args []river.JobArgs
-	opts []*river.InsertOpts
-}
-
-func (f *fakeJobs) InsertTx(_ context.Context, _ pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
-	f.args, f.opts = append(f.args, args), append(f.opts, opts)
-	return &rivertype.JobInsertResult{}, nil
-}
-
-func newTestHandler(st *fakeStore, jobs *fakeJobs) http.Handler {
-	return NewHandler(Config{Store: st, Jobs: jobs, Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler),
+func newTestHandler(st *fakeStore) http.Handler {
+	return NewHandler(Config{Store: st, Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler),
 		ServiceKey: testKey, CORSOrigins: []string{"http://localhost:5173"}, Started: time.Now()})
 }
 
@@ -96,7 +79,7 @@ func decode(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
 // Guard: handler.go `if key == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {` —
 // without it every request passes and the 401 cases fail.
 func TestServiceKey(t *testing.T) {
-	h := newTestHandler(&fakeStore{}, &fakeJobs{})
+	h := newTestHandler(&fakeStore{})
 	for name, key := range map[string]string{"missing": "", "wrong": "nope", "prefix": testKey[:5], "longer": testKey + "x"} {
 		for _, route := range []struct{ method, path string }{
 			{"POST", "/api/v1/notifications/send"},
@@ -135,7 +118,7 @@ func TestServiceKeyEmptyConfiguredKeyRejectsAll(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	st := &fakeStore{}
-	h := newTestHandler(st, &fakeJobs{})
+	h := newTestHandler(st)
 	rec := do(t, h, "GET", "/health", "", "")
 	body := decode(t, rec)
 	if rec.Code != 200 || body["status"] != "healthy" || body["service"] != "mana-notify" || body["version"] != "1.0.0" {
@@ -164,7 +147,7 @@ func TestHealth(t *testing.T) {
 }
 
 func TestMetricsExposesContractNames(t *testing.T) {
-	h := newTestHandler(&fakeStore{}, &fakeJobs{})
+	h := newTestHandler(&fakeStore{})
 	rec := do(t, h, "GET", "/metrics", "", "")
 	if rec.Code != 200 {
 		t.Fatalf("status %d", rec.Code)
@@ -179,8 +162,8 @@ func TestMetricsExposesContractNames(t *testing.T) {
 }
 
 func TestSendCreatesAndEnqueues(t *testing.T) {
-	st, jobs := &fakeStore{}, &fakeJobs{}
-	h := newTestHandler(st, jobs)
+	st := &fakeStore{}
+	h := newTestHandler(st)
 	rec := do(t, h, "POST", "/api/v1/notifications/send", testKey,
 		`{"channel":"email","appId":"mana-auth","recipient":"u@example.com","subject":"S","body":"<p>B</p>",
 		  "emailOptions":{"from":"Mana <noreply@mana.how>","replyTo":"help@mana.how"},"data":{"k":1}}`)
@@ -194,38 +177,31 @@ func TestSendCreatesAndEnqueues(t *testing.T) {
 	if len(st.created) != 1 || st.created[0].Recipient != "u@example.com" || st.created[0].Data["k"] != float64(1) {
 		t.Fatalf("stored %+v", st.created)
 	}
-	if len(jobs.args) != 1 {
-		t.Fatalf("jobs %v", jobs.args)
-	}
-	args := jobs.args[0].(delivery.Args)
-	if args.NotificationID != "0b9f5f4e-5f3e-4a43-9d6c-3f8f0c3e9a01" {
-		t.Fatalf("job args %+v", args)
+	if st.jobs != 1 {
+		t.Fatalf("jobs %d", st.jobs)
 	}
 	if o := st.created[0].Options.Email; o == nil || o.From != "Mana <noreply@mana.how>" || o.ReplyTo != "help@mana.how" {
 		t.Fatalf("stored email options %+v", st.created[0].Options)
 	}
-	if o := jobs.opts[0]; o.Queue != "notify_email" || o.MaxAttempts != 3 {
-		t.Fatalf("insert opts %+v", o)
-	}
 }
 
 func TestSendDeduplicated(t *testing.T) {
-	st, jobs := &fakeStore{existing: map[string]string{"ext-1": "11111111-1111-1111-1111-111111111111"}}, &fakeJobs{}
-	h := newTestHandler(st, jobs)
+	st := &fakeStore{existing: map[string]string{"ext-1": "11111111-1111-1111-1111-111111111111"}}
+	h := newTestHandler(st)
 	rec := do(t, h, "POST", "/api/v1/notifications/send", testKey,
 		`{"channel":"email","appId":"a","recipient":"u@example.com","body":"b","externalId":"ext-1"}`)
 	want := `{"deduplicated":true,"notification":{"id":"11111111-1111-1111-1111-111111111111","status":"existing"}}` + "\n"
 	if rec.Code != http.StatusOK || rec.Body.String() != want {
 		t.Fatalf("got %d %s, want 200 %s", rec.Code, rec.Body, want)
 	}
-	if len(jobs.args) != 0 {
-		t.Fatalf("a duplicate was enqueued: %v", jobs.args)
+	if st.jobs != 0 {
+		t.Fatalf("a duplicate was enqueued: %d jobs", st.jobs)
 	}
 }
 
 func TestSendErrors(t *testing.T) {
 	st := &fakeStore{}
-	h := newTestHandler(st, &fakeJobs{})
+	h := newTestHandler(st)
 	check := func(rec *httptest.ResponseRecorder, status int, code, message string) {
 		t.Helper()
 		body := decode(t, rec)
@@ -262,7 +238,7 @@ func TestGetNotification(t *testing.T) {
 		Priority: store.PriorityNormal, Recipient: &recipient, Attempts: 1, DeliveredAt: &delivered,
 		CreatedAt: created, UpdatedAt: created,
 	}}}
-	h := newTestHandler(st, &fakeJobs{})
+	h := newTestHandler(st)
 	rec := do(t, h, "GET", "/api/v1/notifications/"+id, testKey, "")
 	want := `{"notification":{"id":"` + id + `","appId":"mana-auth","channel":"email","subject":"Hallo","status":"delivered",` +
 		`"priority":"normal","recipient":"u@example.com","attempts":1,"deliveredAt":"2026-05-01T10:00:01Z",` +

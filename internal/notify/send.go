@@ -7,10 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mana/mana/internal/httpx"
-	"github.com/mana/mana/internal/notify/delivery"
 	"github.com/mana/mana/internal/notify/prefs"
 	"github.com/mana/mana/internal/notify/render"
 	"github.com/mana/mana/internal/notify/store"
@@ -106,14 +103,7 @@ func (a *api) accept(ctx context.Context, req *SendRequest, scheduledFor *time.T
 		TemplateID: req.Template, ScheduledFor: scheduledFor,
 		Options: store.Options{Email: req.EmailOptions, Push: req.PushOptions, Webhook: req.WebhookOptions},
 	}
-	var at time.Time
-	if scheduledFor != nil {
-		at = *scheduledFor
-	}
-	created, err := a.Store.Create(ctx, n, func(ctx context.Context, tx pgx.Tx, id string) error {
-		_, err := a.Jobs.InsertTx(ctx, tx, delivery.Args{NotificationID: id}, a.Policies.InsertOpts(channel, n.Priority, at))
-		return err
-	})
+	created, err := a.Store.Create(ctx, n)
 	if err != nil {
 		return accepted{}, nil, err
 	}

@@ -35,7 +35,7 @@ func (p *prefsStore) GetPreferences(context.Context, string) (store.Preferences,
 
 func getPrefs(t *testing.T, users Authenticator, st Store, auth string) *httptest.ResponseRecorder {
 	t.Helper()
-	h := NewHandler(Config{Store: st, Jobs: &fakeJobs{}, Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler),
+	h := NewHandler(Config{Store: st, Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler),
 		ServiceKey: testKey, Users: users, Started: time.Now()})
 	req := httptest.NewRequest(http.MethodGet, "/api/v1/preferences", nil)
 	if auth != "" {

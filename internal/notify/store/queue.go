@@ -95,8 +95,9 @@ func (s *Store) List(ctx context.Context, status Status, limit int) ([]Notificat
 }
 
 // Redrive puts a failed notification back to pending and enqueues a new
-// delivery job in the same transaction (`mana notify retry <id>`).
-func (s *Store) Redrive(ctx context.Context, id string, enqueue func(ctx context.Context, tx pgx.Tx, n Notification) error) (err error) {
+// delivery job, with a fresh set of attempts, in the same transaction
+// (`mana notify retry <id>`). Not failed: ErrNotFailed; unknown: ErrNotFound.
+func (s *Store) Redrive(ctx context.Context, id string) (err error) {
 	if !IsUUID(id) {
 		return ErrNotFound
 	}
@@ -119,13 +120,18 @@ func (s *Store) Redrive(ctx context.Context, id string, enqueue func(ctx context
 	if err != nil {
 		return fmt.Errorf("redrive notification %s: %w", id, err)
 	}
-	if err = enqueue(ctx, tx, n); err != nil {
+	if err = s.enqueue(ctx, tx, n.RedriveJob()); err != nil {
 		return fmt.Errorf("enqueue redrive of %s: %w", id, err)
 	}
 	if err = tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit redrive: %w", err)
 	}
 	return nil
+}
+
+// RedriveJob is the job of a re-drive: due at once, whatever the original schedule.
+func (n Notification) RedriveJob() Job {
+	return Job{NotificationID: n.ID, Channel: n.Channel, Priority: n.Priority}
 }
 
 // QueueStats describe the delivery backlog for the metrics.

@@ -120,9 +120,20 @@ type NewNotification struct {
 	Options      Options
 }
 
-// EnqueueFunc schedules delivery of the notification inside tx, so that the
-// row and its delivery job commit together or not at all (no lost email).
-type EnqueueFunc func(ctx context.Context, tx pgx.Tx, notificationID string) error
+// Job is the delivery job of one notification.
+type Job struct {
+	NotificationID string
+	Channel        Channel
+	Priority       Priority
+	// ScheduledAt delays the job; zero runs it at once.
+	ScheduledAt time.Time
+}
+
+// Enqueuer inserts a delivery job inside the store's own transaction tx, so
+// that a state change and its job commit together or not at all (no lost
+// email). Each backend is constructed with one for its transaction type
+// (pgx.Tx here, *sql.Tx on SQLite), so callers never see a transaction.
+type Enqueuer[TTx any] func(ctx context.Context, tx TTx, j Job) error
 
 // Created is the outcome of Create.
 type Created struct {
@@ -134,11 +145,14 @@ type Created struct {
 
 // Store reads and writes the notify schema.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	enqueue Enqueuer[pgx.Tx]
 }
 
-// New returns a Store on pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// New returns a Store on pool that inserts delivery jobs with enqueue.
+func New(pool *pgxpool.Pool, enqueue Enqueuer[pgx.Tx]) *Store {
+	return &Store{pool: pool, enqueue: enqueue}
+}
 
 // Ping runs a real query, so that health reflects whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -149,11 +163,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Create stores n as pending and calls enqueue in the same transaction. With
+// Create stores n as pending and inserts its delivery job in the same transaction. With
 // an ExternalID it claims the key in notify.idempotency_keys first-writer-wins:
 // the unique key, not a read before the insert, decides, so two concurrent
 // requests with one key can never both create a notification.
-func (s *Store) Create(ctx context.Context, n NewNotification, enqueue EnqueueFunc) (created Created, err error) {
+func (s *Store) Create(ctx context.Context, n NewNotification) (created Created, err error) {
 	var data any // NULL unless there is data
 	if n.Data != nil {
 		b, err := json.Marshal(n.Data)
@@ -217,13 +231,22 @@ func (s *Store) Create(ctx context.Context, n NewNotification, enqueue EnqueueFu
 		}
 	}
 
-	if err = enqueue(ctx, tx, id); err != nil {
+	if err = s.enqueue(ctx, tx, n.Job(id)); err != nil {
 		return Created{}, fmt.Errorf("enqueue delivery of %s: %w", id, err)
 	}
 	if err = tx.Commit(ctx); err != nil {
 		return Created{}, fmt.Errorf("commit notification: %w", err)
 	}
 	return Created{ID: id}, nil
+}
+
+// Job is the delivery job of the notification n stored as id.
+func (n NewNotification) Job(id string) Job {
+	j := Job{NotificationID: id, Channel: n.Channel, Priority: n.Priority}
+	if n.ScheduledFor != nil {
+		j.ScheduledAt = *n.ScheduledFor
+	}
+	return j
 }
 
 // rollbackOnError rolls tx back when the function failed, and adds a failed
