@@ -54,6 +54,9 @@ type Backend struct {
 	Keys    token.KeyStore
 	Vaults  vault.Store
 	Inspect Inspector
+	// Ring opens the signing keys and vaults already stored (a shared
+	// database); nil means a ring with a fixed test KEK.
+	Ring *kek.Ring
 }
 
 // cheapHashes keeps the suite fast: argon2id at a tiny cost. Only the
@@ -90,9 +93,12 @@ func newEnv(t *testing.T, b Backend, store auth.Store, lockout auth.LockoutPolic
 	t.Helper()
 	ctx, cancel := background()
 	defer cancel()
-	ring, err := kek.NewRing(make([]byte, kek.KeySize))
-	if err != nil {
-		t.Fatal(err)
+	ring := b.Ring
+	if ring == nil {
+		var err error
+		if ring, err = kek.NewRing(make([]byte, kek.KeySize)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	issuer, err := token.NewIssuer(ctx, token.Config{Store: b.Keys, Ring: ring, Issuer: "http://localhost", Audience: "mana", Log: discardLog()})
 	if err != nil {
@@ -123,6 +129,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"Vault", testVault},
 		{"VaultWrapsBoundToUser", testVaultWrapsBoundToUser},
 		{"Outbox", testOutbox},
+		{"DeleteAccount", testDeleteAccount},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend(t)) })

@@ -359,3 +359,44 @@ func testOutbox(t *testing.T, b Backend) {
 		t.Fatalf("jobs after a commit: %d (%v), want 1", len(mails), err)
 	}
 }
+
+// testDeleteAccount: deleting an account leaves none of the user's personal
+// data: no user, session or attempt row, no event carrying the email, and no
+// queued mail to the address except the "account deleted" notice itself.
+// Negative control: DeleteAccount without its "queued mail" step leaves the
+// verification mail (two jobs instead of one).
+func testDeleteAccount(t *testing.T, b Backend) {
+	e := newEnv(t, b, b.Store, policy)
+	u, login := e.loggedIn(t, "delete")
+	ctx, cancel := background()
+	defer cancel()
+	wantWrong(t, wrongLogin(t, e, u.Email), 1)
+	if _, err := e.vaults.Init(ctx, u.ID, vault.Client{}); err != nil {
+		t.Fatalf("vault init: %v", err)
+	}
+	p, err := e.svc.Authenticate(ctx, login.AccessToken)
+	if err != nil {
+		t.Fatalf("authenticate: %v", err)
+	}
+	d, err := e.svc.DeleteAccount(ctx, p)
+	if err != nil || !d.UserDeleted || d.Sessions != 1 {
+		t.Fatalf("delete: %+v, %v; want the user and 1 session deleted", d, err)
+	}
+	for _, c := range []struct {
+		what string
+		n    func() (int, error)
+	}{
+		{"users", func() (int, error) { return b.Inspect.Users(ctx, u.Email) }},
+		{"sessions", func() (int, error) { return b.Inspect.Sessions(ctx, u.ID) }},
+		{"failed attempts", func() (int, error) { return b.Inspect.FailedAttempts(ctx, u.Email) }},
+		{"LOGIN_FAILURE events with the email", func() (int, error) { return b.Inspect.Events(ctx, u.ID, u.Email, audit.LoginFailure) }},
+	} {
+		if n := must(t, c.what)(c.n()); n != 0 {
+			t.Errorf("%s after deletion = %d, want 0", c.what, n)
+		}
+	}
+	mails, err := b.Inspect.Mail(ctx, u.Email)
+	if err != nil || len(mails) != 1 || tokenParam.MatchString(mails[0]) {
+		t.Fatalf("mail jobs to the deleted address: %d (%v), want only the deletion notice", len(mails), err)
+	}
+}
