@@ -24,8 +24,15 @@ func TestConformance(t *testing.T) {
 
 func newBackend(t *testing.T) storetest.Backend {
 	t.Helper()
+	return openBackend(t, filepath.Join(t.TempDir(), "mana.db"))
+}
+
+// openBackend opens (creating and migrating if needed) the database file;
+// it is closed when the test ends.
+func openBackend(t testing.TB, file string) storetest.Backend {
+	t.Helper()
 	ctx := context.Background()
-	db, err := sqlitedb.Open(ctx, filepath.Join(t.TempDir(), "mana.db"))
+	db, err := sqlitedb.Open(ctx, file)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,8 +93,10 @@ func testLockoutClearedBySuccess(t *testing.T, b Backend) {
 
 // testLockoutDurationAndWindow: the lock lasts Lock after the last failure,
 // then lifts; failures further apart than Window never lock.
-// Negative controls: RecentFailures ignoring its since bound (or returning
-// oldest first) keeps the lock past its end or locks too early.
+// Negative control: RecentFailures returning oldest first locks under the
+// narrow Window ("wrong password #6: account locked"). Its since bound is
+// only a cost bound (Evaluate's window check gives the same answer without
+// it), so no test can see it go.
 func testLockoutDurationAndWindow(t *testing.T, b Backend) {
 	e := newEnv(t, b, b.Store, policy)
 	u, pw := e.verifiedUser(t, "duration")
@@ -125,10 +127,11 @@ func testLockoutDurationAndWindow(t *testing.T, b Backend) {
 
 // testLockoutConcurrent: 50 wrong passwords at once for one account record
 // exactly Threshold failures; every other answer is the lock.
-// Negative controls: SQLite without the write lock at BEGIN (deferred
-// transactions on more than one connection) or the service without the
-// re-check inside recordFailure's transaction records more than Threshold;
-// on Postgres, LockLogin as a no-op does.
+// Negative controls: the service without the re-check inside
+// recordFailure's transaction (19 rows on SQLite, 50 on Postgres); on
+// Postgres, LockLogin as a no-op (6 rows); on SQLite, deferred transactions
+// on four connections (SQLITE_BUSY answers). SQLite's single connection and
+// its BEGIN IMMEDIATE each suffice alone: removing only one still passes.
 func testLockoutConcurrent(t *testing.T, b Backend) {
 	e := newEnv(t, b, b.Store, policy)
 	u, _ := e.verifiedUser(t, "concurrent")
