@@ -87,6 +87,8 @@ type env struct {
 	svc    *auth.Service
 	vaults *vault.Service
 	clock  *clock
+	hasher *password.Hasher
+	tokens *token.Issuer
 }
 
 func newEnv(t *testing.T, b Backend, store auth.Store, lockout auth.LockoutPolicy) *env {
@@ -105,9 +107,10 @@ func newEnv(t *testing.T, b Backend, store auth.Store, lockout auth.LockoutPolic
 		t.Fatalf("token issuer: %v", err)
 	}
 	c := &clock{}
-	svc := auth.NewService(auth.Config{Store: store, Hasher: password.NewHasher(cheapHashes, 8), Tokens: issuer,
+	hasher := password.NewHasher(cheapHashes, 8)
+	svc := auth.NewService(auth.Config{Store: store, Hasher: hasher, Tokens: issuer,
 		BaseURL: "http://localhost", Callbacks: auth.NewCallbackPolicy("http://localhost"), Lockout: lockout, Now: c.now, Log: discardLog()})
-	return &env{b: b, svc: svc, vaults: vault.NewService(b.Vaults, ring), clock: c}
+	return &env{b: b, svc: svc, vaults: vault.NewService(b.Vaults, ring), clock: c, hasher: hasher, tokens: issuer}
 }
 
 // Run runs the suite; newBackend is called once per test and may return a
@@ -130,6 +133,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"VaultWrapsBoundToUser", testVaultWrapsBoundToUser},
 		{"Outbox", testOutbox},
 		{"DeleteAccount", testDeleteAccount},
+		{"AccountLifecycle", testAccountLifecycle},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend(t)) })
