@@ -68,6 +68,17 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	// A panic in fn (recovered further up by the HTTP layer) must not leave
+	// the transaction open: it holds the only connection and the write
+	// lock, so every later request would wait for ever.
+	defer func() {
+		if p := recover(); p != nil {
+			if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+				panic(fmt.Errorf("%v (and rollback: %w)", p, rbErr))
+			}
+			panic(p)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
