@@ -231,3 +231,11 @@ func parallel(n int, fn func(i int)) {
 	close(start)
 	wg.Wait()
 }
+
+// Services builds the auth and vault services the suite uses over b (cheap
+// password hashes, the production lockout), for backend-specific tests.
+func Services(t *testing.T, b Backend) (*auth.Service, *vault.Service) {
+	t.Helper()
+	e := newEnv(t, b, b.Store, policy)
+	return e.svc, e.vaults
+}
