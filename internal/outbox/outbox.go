@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/mana/mana/internal/auth"
@@ -47,16 +46,18 @@ func (MailArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: Queue, MaxAttempts: MaxAttempts}
 }
 
-// Enqueuer inserts outbox entries within a caller's transaction.
-type Enqueuer struct {
-	client *river.Client[pgx.Tx]
+// Enqueuer inserts outbox entries within a caller's transaction. TTx is the
+// transaction type of River's driver: pgx.Tx on Postgres (riverpgxv5),
+// *sql.Tx on SQLite (riversqlite); the job is the same on both.
+type Enqueuer[TTx any] struct {
+	client *river.Client[TTx]
 }
 
 // NewEnqueuer wraps a River client.
-func NewEnqueuer(c *river.Client[pgx.Tx]) *Enqueuer { return &Enqueuer{client: c} }
+func NewEnqueuer[TTx any](c *river.Client[TTx]) *Enqueuer[TTx] { return &Enqueuer[TTx]{client: c} }
 
 // Enqueue records m in tx.
-func (e *Enqueuer) Enqueue(ctx context.Context, tx pgx.Tx, m auth.Mail) error {
+func (e *Enqueuer[TTx]) Enqueue(ctx context.Context, tx TTx, m auth.Mail) error {
 	_, err := e.client.InsertTx(ctx, tx, MailArgs{To: m.To, Subject: m.Subject, HTML: m.HTML, ExternalID: m.ExternalID}, nil)
 	if err != nil {
 		return fmt.Errorf("insert outbox job: %w", err)

@@ -1,0 +1,115 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"github.com/mana/mana/internal/outbox"
+	"github.com/mana/mana/internal/store/sqlite"
+	"github.com/mana/mana/internal/store/sqlitedb"
+	"github.com/mana/mana/internal/store/storetest"
+)
+
+// TestConformance runs the persistence conformance suite on a fresh SQLite
+// file per test (the Postgres run is tests/integration/conformance_pg_test.go).
+func TestConformance(t *testing.T) {
+	storetest.Run(t, newBackend)
+}
+
+func newBackend(t *testing.T) storetest.Backend {
+	t.Helper()
+	return openBackend(t, filepath.Join(t.TempDir(), "mana.db"))
+}
+
+// openBackend opens (creating and migrating if needed) the database file;
+// it is closed when the test ends.
+func openBackend(t testing.TB, file string) storetest.Backend {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlitedb.Open(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("close database: %v", err)
+		}
+	})
+	if _, err := sqlitedb.Migrate(ctx, db, sqlitedb.Auth); err != nil {
+		t.Fatal(err)
+	}
+	// An insert-only client: no queues, no workers; the jobs stay queued
+	// where the inspector reads them.
+	jobs, err := river.NewClient(riversqlite.New(db), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := sqlite.New(db, outbox.NewEnqueuer(jobs).Enqueue)
+	return storetest.Backend{Store: store, Keys: store, Vaults: sqlite.NewVaultStore(db), Inspect: inspector{db}}
+}
+
+// inspector reads the SQLite tables directly.
+type inspector struct{ db *sql.DB }
+
+func (i inspector) one(ctx context.Context, q string, args ...any) (int, error) {
+	var n int
+	if err := i.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("%s: %w", q, err)
+	}
+	return n, nil
+}
+
+func (i inspector) FailedAttempts(ctx context.Context, email string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM auth_login_attempts WHERE email = ? AND successful = 0`, email)
+}
+
+func (i inspector) Events(ctx context.Context, userID, email, eventType string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM auth_security_events
+		WHERE event_type = ?3 AND (user_id = ?1 OR json_extract(metadata, '$.email') = ?2)`, userID, email, eventType)
+}
+
+func (i inspector) Mail(ctx context.Context, to string) ([]string, error) {
+	rows, err := i.db.QueryContext(ctx, `SELECT json_extract(args, '$.html') FROM river_job
+		WHERE kind = 'auth_mail' AND json_extract(args, '$.to') = ? ORDER BY id`, to)
+	if err != nil {
+		return nil, fmt.Errorf("read mail jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var html string
+		if err := rows.Scan(&html); err != nil {
+			return nil, err
+		}
+		out = append(out, html)
+	}
+	return out, rows.Err()
+}
+
+func (i inspector) Sessions(ctx context.Context, userID string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM auth_sessions WHERE user_id = ?`, userID)
+}
+
+func (i inspector) Users(ctx context.Context, email string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM auth_users WHERE email = ?`, email)
+}
+
+func (i inspector) SwapServerWraps(ctx context.Context, a, b string) error {
+	res, err := i.db.ExecContext(ctx, `UPDATE auth_encryption_vaults AS v SET
+			wrapped_mk = o.wrapped_mk, wrap_iv = o.wrap_iv
+		FROM auth_encryption_vaults AS o
+		WHERE (v.user_id = ?1 AND o.user_id = ?2) OR (v.user_id = ?2 AND o.user_id = ?1)`, a, b)
+	if err != nil {
+		return fmt.Errorf("swap wraps: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 2 {
+		return fmt.Errorf("swap wraps: %d rows, %v; want 2", n, err)
+	}
+	return nil
+}

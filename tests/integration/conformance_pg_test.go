@@ -1,0 +1,92 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/mana/mana/internal/migrate"
+	"github.com/mana/mana/internal/outbox"
+	"github.com/mana/mana/internal/store/pg"
+	"github.com/mana/mana/internal/store/storetest"
+)
+
+// TestConformancePostgres runs the persistence conformance suite on the
+// stack's Postgres (the SQLite run is internal/store/sqlite's
+// TestConformance). The database is shared with the running services; the
+// suite uses unique emails. The stack's auth processes work the outbox jobs
+// the suite enqueues; the rows stay in river_job (completed), which is what
+// the inspector counts.
+func TestConformancePostgres(t *testing.T) {
+	// An insert-only client: no queues, no workers of its own.
+	jobs, err := river.NewClient(riverpgxv5.New(db), &river.Config{Schema: migrate.RiverSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := pg.New(db, outbox.NewEnqueuer(jobs).Enqueue)
+	ring := stackRing(t)
+	storetest.Run(t, func(*testing.T) storetest.Backend {
+		return storetest.Backend{Store: store, Keys: store, Vaults: pg.NewVaultStore(db), Inspect: pgInspector{}, Ring: ring}
+	})
+}
+
+// pgInspector reads the auth and river schemas directly (as the test's
+// superuser role, so row-level security does not hide vault rows).
+type pgInspector struct{}
+
+func (pgInspector) one(ctx context.Context, q string, args ...any) (int, error) {
+	var n int
+	if err := db.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("%s: %w", q, err)
+	}
+	return n, nil
+}
+
+func (i pgInspector) FailedAttempts(ctx context.Context, email string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM auth.login_attempts WHERE email = $1 AND successful = false`, email)
+}
+
+func (i pgInspector) Events(ctx context.Context, userID, email, eventType string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM auth.security_events
+		WHERE event_type = $3 AND (user_id = $1 OR metadata->>'email' = $2)`, userID, email, eventType)
+}
+
+func (pgInspector) Mail(ctx context.Context, to string) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT args->>'html' FROM `+migrate.RiverSchema+`.river_job
+		WHERE kind = 'auth_mail' AND args->>'to' = $1 ORDER BY id`, to)
+	if err != nil {
+		return nil, fmt.Errorf("read mail jobs: %w", err)
+	}
+	html, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read mail jobs: %w", err)
+	}
+	return html, nil
+}
+
+func (i pgInspector) Sessions(ctx context.Context, userID string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM auth.sessions WHERE user_id = $1`, userID)
+}
+
+func (i pgInspector) Users(ctx context.Context, email string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM auth.users WHERE email = $1`, email)
+}
+
+func (pgInspector) SwapServerWraps(ctx context.Context, a, b string) error {
+	tag, err := db.Exec(ctx, `UPDATE auth.encryption_vaults v SET wrapped_mk = o.wrapped_mk, wrap_iv = o.wrap_iv
+		FROM auth.encryption_vaults o
+		WHERE (v.user_id = $1 AND o.user_id = $2) OR (v.user_id = $2 AND o.user_id = $1)`, a, b)
+	if err != nil {
+		return fmt.Errorf("swap wraps: %w", err)
+	}
+	if tag.RowsAffected() != 2 {
+		return fmt.Errorf("swap wraps: %d rows, want 2", tag.RowsAffected())
+	}
+	return nil
+}
