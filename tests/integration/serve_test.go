@@ -232,6 +232,8 @@ func registerAndVerify(t *testing.T, base, addr string) (user, session) {
 // The all-in-one server does the whole journey of a new user: register,
 // read the mail on /dev/mail (auth → in-process hand-off → notify →
 // delivery worker → local capture), verify, log in, validate, vault, log out.
+// Negative control: handOff.Deliver returning nil without calling notify
+// (run, see the report) times out waiting for the verification mail.
 func TestServeEndToEnd(t *testing.T) {
 	port := freePort(t)
 	p := startServe(t, serveEnv(freshDatabase(t), t.TempDir(), port)...)
@@ -284,6 +286,9 @@ func TestServeEndToEnd(t *testing.T) {
 // mail still queued. The queued mail is made deterministic by making the
 // capture fail (its directory replaced by a file) so the delivery job is
 // waiting for its retry when the process stops.
+// Negative control: mailcapture.Send swallowing its write error (run, see
+// the report) marks the mail delivered, and the test times out waiting for
+// the failed attempt.
 func TestServeRestartKeepsUsersSessionsAndQueuedMail(t *testing.T) {
 	database, dataDir, port := freshDatabase(t), t.TempDir(), freePort(t)
 	env := serveEnv(database, dataDir, port, "NOTIFY_EMAIL_RETRY_BASE=1s", "NOTIFY_EMAIL_MAX_ATTEMPTS=20")
@@ -354,11 +359,16 @@ func TestServeDevMailEscapesHTML(t *testing.T) {
 
 // In production mode /dev/mail does not exist, and without SMTP_HOST the
 // server refuses to start rather than capture mail nobody reads.
+// Negative control: without serveMailer's production refusal (run, see the
+// report) the server starts and the first check fails.
 func TestServeProductionHasNoDevMail(t *testing.T) {
 	database, dataDir := freshDatabase(t), t.TempDir()
 	prod := []string{"NODE_ENV=production", "MANA_AUTH_KEK=" + os.Getenv("TEST_KEK"), "MANA_SERVICE_KEY=prod-test-key"}
 
-	cmd := exec.Command(manaBinary(t), "serve")
+	// Bounded: a server that starts anyway must fail the test, not hang it.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, manaBinary(t), "serve")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, append(serveEnv(database, dataDir, freePort(t)), prod...)...)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
