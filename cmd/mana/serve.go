@@ -135,7 +135,7 @@ func serveAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 	a.api.Routes(mux)
 	embedded.Mount(mux)
 	mux.Handle("GET /metrics", n.metrics.Handler())
-	health := healthHandler(log, a.api, n)
+	health := healthHandler(log, checksOf(a.api, n))
 	mux.Handle("GET /health", health)
 	mux.Handle("GET /health/ready", health)
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
@@ -212,16 +212,29 @@ func (h handOff) Deliver(ctx context.Context, m outbox.MailArgs) error {
 	return err
 }
 
+// healthChecks are the checks of `mana serve`'s /health, one per part.
+type healthChecks struct {
+	AuthDatabase, NotifyDatabase, NotifyQueue func(context.Context) error
+}
+
+// checksOf are the real checks: a query on each part's pool and on the queue.
+func checksOf(authPart interface{ Ping(context.Context) error }, n notifyParts) healthChecks {
+	return healthChecks{
+		AuthDatabase:   authPart.Ping,
+		NotifyDatabase: n.store.Ping,
+		NotifyQueue: func(ctx context.Context) error {
+			_, err := n.store.Stats(ctx, migrate.RiverSchema, delivery.Queues())
+			return err
+		},
+	}
+}
+
 // healthHandler answers for both parts: 200 only when every check passes.
-func healthHandler(log *slog.Logger, authPart interface {
-	Ping(ctx context.Context) error
-}, n notifyParts) http.Handler {
+func healthHandler(log *slog.Logger, c healthChecks) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		authErr := authPart.Ping(ctx)
-		notifyErr := n.store.Ping(ctx)
-		_, queueErr := n.store.Stats(ctx, migrate.RiverSchema, delivery.Queues())
+		authErr, notifyErr, queueErr := c.AuthDatabase(ctx), c.NotifyDatabase(ctx), c.NotifyQueue(ctx)
 		status, code := "ok", http.StatusOK
 		if err := errors.Join(authErr, notifyErr, queueErr); err != nil {
 			log.ErrorContext(r.Context(), "health check failed", "err", err)
