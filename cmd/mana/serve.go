@@ -91,16 +91,15 @@ func serveAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 	if err != nil {
 		return fmt.Errorf("MANA_DATA_DIR: %w", err)
 	}
-	mail, mailWhere, capture, err := serveMailer(look, notifyCfg, dataDir, local, log)
-	if err != nil {
-		return err
-	}
-
 	be, err := openBackend(ctx, log, look)
 	if err != nil {
 		return err
 	}
 	defer be.Close()
+	mail, mailWhere, capture, err := serveMailer(look, notifyCfg, dataDir, local, log)
+	if err != nil {
+		return err
+	}
 
 	n, err := newNotifyParts(ctx, log.With("part", "notify"), look, notifyCfg, be.pool, mail)
 	if err != nil {
