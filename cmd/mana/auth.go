@@ -26,6 +26,7 @@ import (
 	"github.com/mana/mana/internal/outbox"
 	"github.com/mana/mana/internal/password"
 	"github.com/mana/mana/internal/password/policy"
+	"github.com/mana/mana/internal/ratelimit"
 	"github.com/mana/mana/internal/store/pg"
 	"github.com/mana/mana/internal/token"
 	"github.com/mana/mana/internal/vault"
@@ -37,32 +38,14 @@ func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if cfg.KEKIsDevDefault {
-		log.Warn("mana-auth: USING DEV KEK (32 zero bytes). Secrets at rest are NOT protected. Set MANA_AUTH_KEK (base64 of 32 random bytes) before storing real data.")
-	}
-
 	pool, err := openPool(ctx, cfg.DatabaseURL, 20)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if applied, err := migrate.Up(ctx, pool, migrate.Auth); err != nil {
+	if err := migrateUp(ctx, log, pool, migrate.Auth); err != nil {
 		return err
-	} else if len(applied) > 0 {
-		log.Info("applied migrations", "migrations", applied)
 	}
-
-	ring, err := kek.NewRing(cfg.KEK, cfg.PreviousKEKs...)
-	if err != nil {
-		return fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
-	}
-	vaults := pg.NewVaultStore(pool)
-	// A KEK still wrapping rows must not leave the ring: refuse to start,
-	// saying how many rows need it and how to rotate them away.
-	if err := kekrotate.CheckRing(ctx, vaults, ring); err != nil {
-		return fmt.Errorf("KEK ring: %w", err)
-	}
-	log.Info("KEK ring ready", "active_kek_id", ring.ActiveID(), "kek_ids", ring.IDs())
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &outbox.Worker{NotifyURL: cfg.NotifyURL, ServiceKey: cfg.ServiceKey,
@@ -76,6 +59,58 @@ func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error 
 	if err != nil {
 		return fmt.Errorf("job client: %w", err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, err := newAuthAPI(ctx, log, look, cfg, pool, jobs, reg, false)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	mux := http.NewServeMux()
+	a.api.Routes(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(reg, "mana_auth"),
+		httpx.CORS(cfg.CORSOrigins, authCORSHeaders, a.api.RateLimited(mux, a.limiter, a.rules))))
+
+	// Started without ctx's cancellation: cancelling Start's context is a hard
+	// stop; stopJobs first lets in-flight hand-offs to notify finish.
+	if err := jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job client: %w", err)
+	}
+	serveErr := httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), handler, nil)
+	return errors.Join(serveErr, stopJobs(ctx, log, jobs))
+}
+
+// authCORSHeaders are the request headers browsers may send to auth.
+const authCORSHeaders = "Content-Type, Authorization, X-Service-Key, X-App-Id"
+
+// authParts is mana-auth built on a database and a job client.
+type authParts struct {
+	api     *authapi.API
+	limiter ratelimit.Limiter
+	rules   ratelimit.Rules
+	close   func()
+}
+
+// newAuthAPI builds mana-auth's API on pool: KEK ring (refusing to start while
+// a retired KEK still wraps rows), stores, tokens, service, rate limiter.
+// Outbox mail is enqueued on jobs in the caller's transactions.
+func newAuthAPI(ctx context.Context, log *slog.Logger, look config.Lookup, cfg config.Auth, pool *pgxpool.Pool,
+	jobs *river.Client[pgx.Tx], reg *prometheus.Registry, omitHealth bool) (authParts, error) {
+	if cfg.KEKIsDevDefault {
+		log.Warn("mana-auth: USING DEV KEK (32 zero bytes). Secrets at rest are NOT protected. Set MANA_AUTH_KEK (base64 of 32 random bytes) before storing real data.")
+	}
+	ring, err := kek.NewRing(cfg.KEK, cfg.PreviousKEKs...)
+	if err != nil {
+		return authParts{}, fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
+	}
+	vaults := pg.NewVaultStore(pool)
+	// A KEK still wrapping rows must not leave the ring: refuse to start,
+	// saying how many rows need it and how to rotate them away.
+	if err := kekrotate.CheckRing(ctx, vaults, ring); err != nil {
+		return authParts{}, fmt.Errorf("KEK ring: %w", err)
+	}
+	log.Info("KEK ring ready", "active_kek_id", ring.ActiveID(), "kek_ids", ring.IDs())
 	store := pg.New(pool, outbox.NewEnqueuer(jobs).Enqueue)
 
 	var betterAuthSecret string
@@ -85,40 +120,36 @@ func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error 
 	tokens, err := token.NewIssuer(ctx, token.Config{Store: store, Ring: ring, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience,
 		BetterAuthSecret: betterAuthSecret, Log: log})
 	if err != nil {
-		return err
+		return authParts{}, err
 	}
 	pwPolicy, err := policy.New(cfg.PasswordMinLength)
 	if err != nil {
-		return fmt.Errorf("MANA_PASSWORD_MIN_LENGTH: %w", err)
+		return authParts{}, fmt.Errorf("MANA_PASSWORD_MIN_LENGTH: %w", err)
 	}
 	svc := auth.NewService(auth.Config{
 		Store: store, Hasher: password.NewHasher(password.OWASP, cfg.MaxConcurrentHashes), Tokens: tokens,
 		BaseURL: cfg.BaseURL, Callbacks: auth.NewCallbackPolicy(append([]string{cfg.BaseURL}, cfg.CORSOrigins...)...),
 		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: cfg.MaxDailySignups, Log: log,
 	})
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	limiter, rules, closeLimiter, err := rateLimiter(ctx, log, cfg)
+	if err != nil {
+		return authParts{}, err
+	}
+	api := authapi.New(authapi.Config{Service: svc, Tokens: tokens, Vault: vault.NewService(vaults, ring), Log: log,
+		TrustedProxies: cfg.TrustedProxies, BaseURL: cfg.BaseURL, Registry: reg, OmitHealth: omitHealth})
+	return authParts{api: api, limiter: limiter, rules: rules, close: closeLimiter}, nil
+}
+
+// migrateUp applies the components' pending migrations and logs what it applied.
+func migrateUp(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, components ...migrate.Component) error {
+	applied, err := migrate.Up(ctx, pool, components...)
 	if err != nil {
 		return err
 	}
-	defer closeLimiter()
-	mux := http.NewServeMux()
-	api := authapi.New(authapi.Config{Service: svc, Tokens: tokens, Vault: vault.NewService(vaults, ring), Log: log, TrustedProxies: cfg.TrustedProxies,
-		BaseURL: cfg.BaseURL, Registry: reg})
-	api.Routes(mux)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(reg, "mana_auth"),
-		httpx.CORS(cfg.CORSOrigins, "Content-Type, Authorization, X-Service-Key, X-App-Id", api.RateLimited(mux, limiter, rules))))
-
-	// Started without ctx's cancellation: cancelling Start's context is a hard
-	// stop; stopJobs first lets in-flight hand-offs to notify finish.
-	if err := jobs.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("start job client: %w", err)
+	if len(applied) > 0 {
+		log.Info("applied migrations", "migrations", applied)
 	}
-	serveErr := httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), handler, nil)
-	return errors.Join(serveErr, stopJobs(ctx, log, jobs))
+	return nil
 }
 
 // openPool connects and proves the connection with a real query, so a wrong

@@ -13,6 +13,8 @@ import (
 )
 
 const usage = `usage:
+  mana serve           run auth and notify in one process on one port (PORT, default 3001;
+                       DATABASE_URL; no SMTP_HOST: mail is captured and shown at /dev/mail)
   mana serve auth      run mana-auth (configured by PORT, DATABASE_URL, BASE_URL, MANA_AUTH_KEK, ...)
   mana serve notify    run mana-notify (configured by PORT, DATABASE_URL, SERVICE_KEY, SMTP_*, ...)
   mana migrate [up]    apply pending migrations of both services (DATABASE_URL)
@@ -52,7 +54,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	switch args[0] {
 	case "serve":
 		if len(args) < 2 {
-			return usageError("serve needs a service: auth or notify")
+			return serveAll(ctx, log, os.LookupEnv, func(block string) { fmt.Fprintln(os.Stderr, block) })
 		}
 		switch args[1] {
 		case "auth":

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -73,81 +74,33 @@ func serveNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 	if err != nil {
 		return fmt.Errorf("mana-notify configuration: %w", err)
 	}
-	policies, err := notifyPolicies(look, cfg)
+	smtp, err := newSMTP(cfg)
 	if err != nil {
-		return fmt.Errorf("mana-notify configuration: %w", err)
+		return err
 	}
-	jwksRefetch, err := durationSetting(look, jwksRefetchEnv, 10*time.Second)
-	if err != nil {
-		return fmt.Errorf("mana-notify configuration: %w", err)
-	}
-	smtp, err := mailer.New(mailer.Config{
-		Host: cfg.SMTPHost, Port: cfg.SMTPPort, User: cfg.SMTPUser, Password: cfg.SMTPPassword,
-		From: cfg.SMTPFrom, InsecureTLS: cfg.SMTPInsecureTLS,
-	})
-	if err != nil {
-		return fmt.Errorf("mana-notify configuration: SMTP_HOST/SMTP_PORT/SMTP_FROM: %w", err)
-	}
-
 	pool, err := openPool(ctx, cfg.DatabaseURL, notifyMaxConns)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-
-	applied, err := migrate.Up(ctx, pool, migrate.Notify)
-	if err != nil {
+	if err := migrateUp(ctx, log, pool, migrate.Notify); err != nil {
 		return fmt.Errorf("migrate notify schema: %w", err)
 	}
-	if len(applied) > 0 {
-		log.Info("applied migrations", "migrations", applied)
-	}
-
-	met := metrics.New()
 	// The worker is registered after the client exists: the store needs the
 	// client to insert jobs in its transactions and the worker needs the
 	// store. River reads the bundle when it starts.
 	workers := river.NewWorkers()
-	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Schema: migrate.RiverSchema,
-		// Only our queues: mana-auth's queue lives in the same schema and
-		// its jobs must never be fetched here.
-		Queues: map[string]river.QueueConfig{
-			delivery.Queue:        {MaxWorkers: emailWorkers},
-			delivery.PushQueue:    {MaxWorkers: pushWorkers},
-			delivery.WebhookQueue: {MaxWorkers: webhookWorkers},
-		},
-		Workers: workers,
-		Logger:  log,
-		// River fetches at most MaxWorkers jobs per fetch and waits
-		// FetchCooldown (default 100 ms) between fetches, which capped email
-		// at 5 per 100 ms = 50 mails/s in the load run. 10 ms lifts that cap;
-		// the extra fetches happen only while jobs keep arriving.
-		FetchCooldown: notifyFetchCooldown,
-	})
+	// Only our queues: mana-auth's queue lives in the same schema and its
+	// jobs must never be fetched here.
+	jobs, err := newJobClient(pool, log, notifyQueues(), workers)
 	if err != nil {
-		return fmt.Errorf("create job client: %w", err)
-	}
-	st := store.New(pool, delivery.Enqueuer(jobs, policies))
-	if err := st.SeedSystemTemplates(ctx, render.SystemTemplates()); err != nil {
-		return fmt.Errorf("seed system templates: %w", err)
-	}
-	if err := met.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
-		s, err := st.Stats(ctx, migrate.RiverSchema, delivery.Queues())
-		return metrics.QueueStats(s), err
-	}); err != nil {
 		return err
 	}
-	if cfg.WebhookSecret == "" {
-		log.Warn("NOTIFY_WEBHOOK_SECRET is not set: webhook notifications will fail instead of going out unsigned")
+	n, err := newNotifyParts(ctx, log, look, cfg, pool, jobs, smtp)
+	if err != nil {
+		return err
 	}
-	outbound := &http.Client{Timeout: 30 * time.Second}
-	channels := delivery.Channels{
-		Mail:    smtp,
-		Push:    &push.Client{URL: cfg.ExpoPushURL, AccessToken: cfg.ExpoAccessToken, HTTP: outbound},
-		Webhook: &webhook.Sender{Client: webhook.NewClient(cfg.WebhookAllowPrivate), Secret: []byte(cfg.WebhookSecret)},
-	}
-	if err := river.AddWorkerSafely(workers, delivery.NewWorker(st, channels, met, log, policies)); err != nil {
+	if err := river.AddWorkerSafely(workers, n.worker); err != nil {
 		return fmt.Errorf("register delivery worker: %w", err)
 	}
 	// Started without ctx's cancellation: cancelling Start's context is a
@@ -162,16 +115,112 @@ func serveNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 	}()
 
 	log.Info("mana-notify starting", "port", cfg.Port, "smtp_host", cfg.SMTPHost, "smtp_port", cfg.SMTPPort,
-		"smtp_tls", smtp.TLSMode().String(), "smtp_auth", cfg.SMTPUser != "", "email_retry_base", policies[store.ChannelEmail].RetryBase.String(),
+		"smtp_tls", smtp.TLSMode().String(), "smtp_auth", cfg.SMTPUser != "", "email_retry_base", n.policies[store.ChannelEmail].RetryBase.String(),
 		"expo_push_url", cfg.ExpoPushURL)
-	handler := notify.NewHandler(notify.Config{
-		Store: st, Metrics: met, Log: log,
-		Users:      jwtauth.New(cfg.AuthURL, outbound, jwksRefetch),
-		ServiceKey: cfg.ServiceKey, CORSOrigins: cfg.CORSOrigins, Started: started,
-	})
-	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), handler, func() {
+	hc := n.handlerConfig(started)
+	hc.CORSOrigins = cfg.CORSOrigins
+	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), notify.NewHandler(hc), func() {
 		log.Info("mana-notify ready", "startup_ms", time.Since(started).Milliseconds())
 	})
+}
+
+// newSMTP is the mailer of SMTP_HOST/SMTP_PORT/SMTP_FROM.
+func newSMTP(cfg config.Notify) (*mailer.SMTP, error) {
+	smtp, err := mailer.New(mailer.Config{
+		Host: cfg.SMTPHost, Port: cfg.SMTPPort, User: cfg.SMTPUser, Password: cfg.SMTPPassword,
+		From: cfg.SMTPFrom, InsecureTLS: cfg.SMTPInsecureTLS,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mana-notify configuration: SMTP_HOST/SMTP_PORT/SMTP_FROM: %w", err)
+	}
+	return smtp, nil
+}
+
+// notifyQueues are mana-notify's River queues with their worker counts.
+func notifyQueues() map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{
+		delivery.Queue:        {MaxWorkers: emailWorkers},
+		delivery.PushQueue:    {MaxWorkers: pushWorkers},
+		delivery.WebhookQueue: {MaxWorkers: webhookWorkers},
+	}
+}
+
+// newJobClient is a River client on pool working queues with workers.
+func newJobClient(pool *pgxpool.Pool, log *slog.Logger, queues map[string]river.QueueConfig, workers *river.Workers) (*river.Client[pgx.Tx], error) {
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Schema:  migrate.RiverSchema,
+		Queues:  queues,
+		Workers: workers,
+		Logger:  log,
+		// River fetches at most MaxWorkers jobs per fetch and waits
+		// FetchCooldown (default 100 ms) between fetches, which capped email
+		// at 5 per 100 ms = 50 mails/s in the load run. 10 ms lifts that cap;
+		// the extra fetches happen only while jobs keep arriving.
+		FetchCooldown: notifyFetchCooldown,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create job client: %w", err)
+	}
+	return jobs, nil
+}
+
+// notifyParts is mana-notify built on a database: its store, metrics,
+// retry policies and delivery worker.
+type notifyParts struct {
+	log         *slog.Logger
+	cfg         config.Notify
+	store       *store.Store
+	metrics     *metrics.Notify
+	policies    delivery.Policies
+	worker      *delivery.Worker
+	jwksRefetch time.Duration
+	outbound    *http.Client
+}
+
+// newNotifyParts builds mana-notify on pool, inserting delivery jobs through
+// jobs; mail is what email goes through (the SMTP mailer, or the local
+// capture of `mana serve`). The caller registers n.worker with jobs' bundle.
+func newNotifyParts(ctx context.Context, log *slog.Logger, look config.Lookup, cfg config.Notify, pool *pgxpool.Pool,
+	jobs *river.Client[pgx.Tx], mail delivery.Mailer) (notifyParts, error) {
+	policies, err := notifyPolicies(look, cfg)
+	if err != nil {
+		return notifyParts{}, fmt.Errorf("mana-notify configuration: %w", err)
+	}
+	jwksRefetch, err := durationSetting(look, jwksRefetchEnv, 10*time.Second)
+	if err != nil {
+		return notifyParts{}, fmt.Errorf("mana-notify configuration: %w", err)
+	}
+	met := metrics.New()
+	st := store.New(pool, delivery.Enqueuer(jobs, policies))
+	if err := st.SeedSystemTemplates(ctx, render.SystemTemplates()); err != nil {
+		return notifyParts{}, fmt.Errorf("seed system templates: %w", err)
+	}
+	if err := met.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
+		s, err := st.Stats(ctx, migrate.RiverSchema, delivery.Queues())
+		return metrics.QueueStats(s), err
+	}); err != nil {
+		return notifyParts{}, err
+	}
+	if cfg.WebhookSecret == "" {
+		log.Warn("NOTIFY_WEBHOOK_SECRET is not set: webhook notifications will fail instead of going out unsigned")
+	}
+	outbound := &http.Client{Timeout: 30 * time.Second}
+	channels := delivery.Channels{
+		Mail:    mail,
+		Push:    &push.Client{URL: cfg.ExpoPushURL, AccessToken: cfg.ExpoAccessToken, HTTP: outbound},
+		Webhook: &webhook.Sender{Client: webhook.NewClient(cfg.WebhookAllowPrivate), Secret: []byte(cfg.WebhookSecret)},
+	}
+	return notifyParts{log: log, cfg: cfg, store: st, metrics: met, policies: policies,
+		worker: delivery.NewWorker(st, channels, met, log, policies), jwksRefetch: jwksRefetch, outbound: outbound}, nil
+}
+
+// handlerConfig is the API's configuration once the job client exists.
+func (n notifyParts) handlerConfig(started time.Time) notify.Config {
+	return notify.Config{
+		Store: n.store, Metrics: n.metrics, Log: n.log,
+		Users:      jwtauth.New(n.cfg.AuthURL, n.outbound, n.jwksRefetch),
+		ServiceKey: n.cfg.ServiceKey, Started: started,
+	}
 }
 
 // stopJobs stops River gracefully, then cancels what is still running when

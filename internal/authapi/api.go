@@ -28,6 +28,7 @@ type API struct {
 	vault          *vault.Service
 	log            *slog.Logger
 	trustedProxies []netip.Prefix
+	omitHealth     bool
 	cookieNames    []string
 	logins         *prometheus.CounterVec
 }
@@ -41,11 +42,15 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	BaseURL        string
 	Registry       *prometheus.Registry
+	// OmitHealth leaves /health, /health/ready and /health/live to the host
+	// (`mana serve` answers them for auth and notify together).
+	OmitHealth bool
 }
 
 // New builds the API and registers its metrics.
 func New(c Config) *API {
-	a := &API{svc: c.Service, tokens: c.Tokens, vault: c.Vault, log: c.Log, trustedProxies: c.TrustedProxies}
+	a := &API{svc: c.Service, tokens: c.Tokens, vault: c.Vault, log: c.Log, trustedProxies: c.TrustedProxies,
+		omitHealth: c.OmitHealth}
 	// Cookie names of the old service (seed contract §2.7): __Secure- prefix on https.
 	a.cookieNames = []string{"mana.session_token", "__Secure-mana.session_token"}
 	if strings.HasPrefix(c.BaseURL, "https://") {
@@ -79,6 +84,9 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/v1/me/", a.requireBearer(func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 		http.NotFound(w, r)
 	}))
+	if a.omitHealth {
+		return
+	}
 	mux.HandleFunc("GET /health", a.health)
 	// Liveness and readiness apart (ASVS REL-03): a database outage makes
 	// the process unready, not dead, so orchestrators do not restart it.
@@ -350,6 +358,9 @@ func (a *API) requireBearer(next func(http.ResponseWriter, *http.Request, auth.P
 		next(w, r, p)
 	})
 }
+
+// Ping checks auth's database, for a host's combined health check.
+func (a *API) Ping(ctx context.Context) error { return a.svc.Ping(ctx) }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

@@ -75,11 +75,28 @@ type api struct {
 
 // NewHandler returns the complete HTTP handler of mana-notify.
 func NewHandler(cfg Config) http.Handler {
+	a := newAPI(cfg)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", a.health)
+	mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	a.mount(mux)
+
+	var h http.Handler = mux
+	h = httpx.CORS(cfg.CORSOrigins, "Content-Type, Authorization, X-Service-Key", h)
+	h = httpx.Logging(cfg.Log, nil, h)
+	return httpx.RequestID(h)
+}
+
+func newAPI(cfg Config) *api {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &api{Config: cfg}
+	return &api{Config: cfg}
+}
 
+// mount registers the notification, template, device and preference
+// routes (not /health and /metrics, which the all-in-one server owns).
+func (a *api) mount(mux *http.ServeMux) {
 	// Everything under these prefixes sits behind the service key, unknown
 	// paths included, so an unauthenticated caller learns nothing about
 	// which routes exist.
@@ -97,7 +114,7 @@ func NewHandler(cfg Config) http.Handler {
 	internal.HandleFunc("PUT /api/v1/templates/{slug}", a.updateTemplate)
 	internal.HandleFunc("DELETE /api/v1/templates/{slug}", a.deleteTemplate)
 	internal.HandleFunc("POST /api/v1/templates/{slug}/preview", a.previewTemplate)
-	withKey := RequireServiceKey(cfg.ServiceKey, internal)
+	withKey := RequireServiceKey(a.ServiceKey, internal)
 
 	users := http.NewServeMux()
 	users.HandleFunc("POST /api/v1/devices/register", a.registerDevice)
@@ -107,9 +124,6 @@ func NewHandler(cfg Config) http.Handler {
 	users.HandleFunc("PUT /api/v1/preferences", a.putPreferences)
 	withUser := a.requireUser(users)
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", a.health)
-	mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	mux.Handle("/api/v1/notifications", withKey)
 	mux.Handle("/api/v1/notifications/", withKey)
 	mux.Handle("/api/v1/templates", withKey)
@@ -117,11 +131,6 @@ func NewHandler(cfg Config) http.Handler {
 	mux.Handle("/api/v1/devices", withUser)
 	mux.Handle("/api/v1/devices/", withUser)
 	mux.Handle("/api/v1/preferences", withUser)
-
-	var h http.Handler = mux
-	h = httpx.CORS(cfg.CORSOrigins, "Content-Type, Authorization, X-Service-Key", h)
-	h = httpx.Logging(cfg.Log, nil, h)
-	return httpx.RequestID(h)
 }
 
 // ServiceKeyHeader carries the shared secret of internal callers.

@@ -23,6 +23,9 @@ import (
 // Queue is the River queue of auth's outbox; notify uses its own.
 const Queue = "auth_mail"
 
+// AppID is the appId of auth's notifications in mana-notify.
+const AppID = "mana-auth"
+
 // MaxAttempts with backoff capped at maxBackoff keeps retrying for about
 // four hours before the job is discarded (and visible as such in river_job).
 const (
@@ -65,12 +68,20 @@ func (e *Enqueuer[TTx]) Enqueue(ctx context.Context, tx TTx, m auth.Mail) error 
 	return nil
 }
 
-// Worker delivers MailArgs to mana-notify.
+// Deliverer hands one mail to mana-notify. An error wrapped by Permanent
+// cancels the job; any other error retries it.
+type Deliverer interface {
+	Deliver(ctx context.Context, m MailArgs) error
+}
+
+// Worker delivers MailArgs to mana-notify: through Via when set (the
+// in-process hand-off of `mana serve`), else by POST to NotifyURL.
 type Worker struct {
 	river.WorkerDefaults[MailArgs]
 	NotifyURL  string
 	ServiceKey string
 	HTTP       *http.Client
+	Via        Deliverer
 	Log        *slog.Logger
 }
 
@@ -100,11 +111,23 @@ func (w *Worker) Timeout(*river.Job[MailArgs]) time.Duration { return 15 * time.
 // permanentError is a rejection that a retry cannot fix.
 type permanentError struct{ error }
 
+// Unwrap keeps the cause reachable through errors.Is/As.
+func (p permanentError) Unwrap() error { return p.error }
+
+// Permanent marks err as a refusal of the mail itself: the job is cancelled
+// (loudly) instead of retried.
+func Permanent(err error) error { return permanentError{err} }
+
 // Work posts the mail to notify. 2xx (including a deduplicated 200) is done;
 // a refusal of the mail itself (400, 413, 422) is permanent and cancels the
 // job loudly; anything else, including a wrong service key, is retried.
 func (w *Worker) Work(ctx context.Context, job *river.Job[MailArgs]) error {
-	err := w.send(ctx, job.Args)
+	var err error
+	if w.Via != nil {
+		err = w.Via.Deliver(ctx, job.Args)
+	} else {
+		err = w.send(ctx, job.Args)
+	}
 	if err == nil {
 		return nil
 	}
@@ -120,7 +143,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[MailArgs]) error {
 
 func (w *Worker) send(ctx context.Context, m MailArgs) error {
 	body, err := json.Marshal(map[string]any{
-		"channel": "email", "appId": "mana-auth", "recipient": m.To,
+		"channel": "email", "appId": AppID, "recipient": m.To,
 		"subject": m.Subject, "body": m.HTML, "externalId": m.ExternalID,
 	})
 	if err != nil {

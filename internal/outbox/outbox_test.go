@@ -4,10 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 func TestBackoffGrowsAndCaps(t *testing.T) {
@@ -55,5 +60,34 @@ func TestSendClassifiesAnswers(t *testing.T) {
 	srv.Close()
 	if err := w.send(context.Background(), m); err == nil || errors.As(err, &perm) {
 		t.Fatalf("unreachable notify should be retryable, got %v", err)
+	}
+}
+
+type deliverFunc func(context.Context, MailArgs) error
+
+func (f deliverFunc) Deliver(ctx context.Context, m MailArgs) error { return f(ctx, m) }
+
+// The in-process hand-off keeps the HTTP path's rules: a Permanent refusal
+// cancels the job, any other error retries it, success completes it.
+// Negative control: Work ignoring Via (always posting to NotifyURL) fails
+// the first case (the worker has no HTTP client: it panics).
+func TestWorkThroughDeliverer(t *testing.T) {
+	job := func() *river.Job[MailArgs] {
+		return &river.Job[MailArgs]{JobRow: &rivertype.JobRow{ID: 1, Attempt: 1}, Args: MailArgs{To: "a@b.io", ExternalID: "e"}}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var got MailArgs
+	w := &Worker{Via: deliverFunc(func(_ context.Context, m MailArgs) error { got = m; return nil }), Log: log}
+	if err := w.Work(context.Background(), job()); err != nil || got.ExternalID != "e" {
+		t.Fatalf("success: err=%v delivered=%+v", err, got)
+	}
+	w.Via = deliverFunc(func(context.Context, MailArgs) error { return Permanent(errors.New("refused")) })
+	var cancel *river.JobCancelError
+	if err := w.Work(context.Background(), job()); !errors.As(err, &cancel) {
+		t.Fatalf("permanent refusal: want JobCancel, got %v", err)
+	}
+	w.Via = deliverFunc(func(context.Context, MailArgs) error { return errors.New("database down") })
+	if err := w.Work(context.Background(), job()); err == nil || errors.As(err, &cancel) {
+		t.Fatalf("transient failure: want a retryable error, got %v", err)
 	}
 }
