@@ -61,7 +61,8 @@ func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a, err := newAuthAPI(ctx, log, look, cfg, pool, jobs, reg, false)
+	a, err := newAuthAPI(ctx, log, look, cfg, authStores{
+		store: pg.New(pool, outbox.NewEnqueuer(jobs).Enqueue), vaults: pg.NewVaultStore(pool)}, reg, false)
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,20 @@ func serveAuth(ctx context.Context, log *slog.Logger, look config.Lookup) error 
 // authCORSHeaders are the request headers browsers may send to auth.
 const authCORSHeaders = "Content-Type, Authorization, X-Service-Key, X-App-Id"
 
-// authParts is mana-auth built on a database and a job client.
+// authStores is mana-auth's persistence, on Postgres or SQLite (the
+// conformance suite in internal/store/storetest holds both to one contract).
+type authStores struct {
+	store interface {
+		auth.Store
+		token.KeyStore
+	}
+	vaults interface {
+		vault.Store
+		kekrotate.Store
+	}
+}
+
+// authParts is mana-auth built on its stores.
 type authParts struct {
 	api     *authapi.API
 	limiter ratelimit.Limiter
@@ -92,11 +106,11 @@ type authParts struct {
 	close   func()
 }
 
-// newAuthAPI builds mana-auth's API on pool: KEK ring (refusing to start while
-// a retired KEK still wraps rows), stores, tokens, service, rate limiter.
-// Outbox mail is enqueued on jobs in the caller's transactions.
-func newAuthAPI(ctx context.Context, log *slog.Logger, look config.Lookup, cfg config.Auth, pool *pgxpool.Pool,
-	jobs *river.Client[pgx.Tx], reg *prometheus.Registry, omitHealth bool) (authParts, error) {
+// newAuthAPI builds mana-auth's API on its stores: KEK ring (refusing to
+// start while a retired KEK still wraps rows), tokens, service, rate limiter.
+// The stores enqueue outbox mail in their own transactions.
+func newAuthAPI(ctx context.Context, log *slog.Logger, look config.Lookup, cfg config.Auth, st authStores,
+	reg *prometheus.Registry, omitHealth bool) (authParts, error) {
 	if cfg.KEKIsDevDefault {
 		log.Warn("mana-auth: USING DEV KEK (32 zero bytes). Secrets at rest are NOT protected. Set MANA_AUTH_KEK (base64 of 32 random bytes) before storing real data.")
 	}
@@ -104,14 +118,13 @@ func newAuthAPI(ctx context.Context, log *slog.Logger, look config.Lookup, cfg c
 	if err != nil {
 		return authParts{}, fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
 	}
-	vaults := pg.NewVaultStore(pool)
+	store, vaults := st.store, st.vaults
 	// A KEK still wrapping rows must not leave the ring: refuse to start,
 	// saying how many rows need it and how to rotate them away.
 	if err := kekrotate.CheckRing(ctx, vaults, ring); err != nil {
 		return authParts{}, fmt.Errorf("KEK ring: %w", err)
 	}
 	log.Info("KEK ring ready", "active_kek_id", ring.ActiveID(), "kek_ids", ring.IDs())
-	store := pg.New(pool, outbox.NewEnqueuer(jobs).Enqueue)
 
 	var betterAuthSecret string
 	if v, ok := look("BETTER_AUTH_SECRET"); ok {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,11 +12,13 @@ import (
 	"github.com/mana/mana/internal/kekrotate"
 	"github.com/mana/mana/internal/migrate"
 	"github.com/mana/mana/internal/store/pg"
+	"github.com/mana/mana/internal/store/sqlite"
 )
 
 // kekCmd runs `mana kek rotate [-batch N]` with mana-auth's configuration:
 // MANA_AUTH_KEK is the KEK to move to, MANA_AUTH_KEK_PREVIOUS the retired
-// ones still in use, DATABASE_URL the database.
+// ones still in use, DATABASE_URL the database (without it, the SQLite file
+// of `mana serve` in MANA_DATA_DIR, while the service is stopped).
 func kekCmd(ctx context.Context, out io.Writer, look config.Lookup, args []string) error {
 	if len(args) == 0 || args[0] != "rotate" {
 		return usageError("kek needs a subcommand: rotate")
@@ -36,6 +39,12 @@ func kekCmd(ctx context.Context, out io.Writer, look config.Lookup, args []strin
 	ring, err := kek.NewRing(cfg.KEK, cfg.PreviousKEKs...)
 	if err != nil {
 		return fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
+	}
+	if db, closeDB, ok, err := commandSQLite(ctx, look); err != nil {
+		return err
+	} else if ok {
+		_, err := kekrotate.Rotate(ctx, sqlite.NewVaultStore(db), ring, kekrotate.Options{BatchSize: *batch, Progress: out})
+		return errors.Join(err, closeDB())
 	}
 	pool, err := openPool(ctx, cfg.DatabaseURL, 4)
 	if err != nil {

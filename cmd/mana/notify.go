@@ -96,7 +96,12 @@ func serveNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 	if err != nil {
 		return err
 	}
-	n, err := newNotifyParts(ctx, log, look, cfg, pool, jobs, smtp)
+	policies, err := notifyPolicies(look, cfg)
+	if err != nil {
+		return fmt.Errorf("mana-notify configuration: %w", err)
+	}
+	st := store.New(pool, delivery.Enqueuer(jobs, policies))
+	n, err := newNotifyParts(ctx, log, look, cfg, notifyStores{store: st, stats: pgQueueStats(st)}, policies, smtp)
 	if err != nil {
 		return err
 	}
@@ -164,12 +169,32 @@ func newJobClient(pool *pgxpool.Pool, log *slog.Logger, queues map[string]river.
 	return jobs, nil
 }
 
-// notifyParts is mana-notify built on a database: its store, metrics,
-// retry policies and delivery worker.
+// notifyStores is mana-notify's persistence, on Postgres or SQLite (both
+// pass internal/notify/store/storetest): the store, which inserts delivery
+// jobs in its own transactions, and the backlog reader for metrics.
+type notifyStores struct {
+	store interface {
+		notify.Store
+		delivery.Store
+		SeedSystemTemplates(ctx context.Context, ts []store.NewTemplate) error
+	}
+	stats func(context.Context) (metrics.QueueStats, error)
+}
+
+// pgQueueStats reads the backlog of notify's queues in River's Postgres schema.
+func pgQueueStats(st *store.Store) func(context.Context) (metrics.QueueStats, error) {
+	return func(ctx context.Context) (metrics.QueueStats, error) {
+		s, err := st.Stats(ctx, migrate.RiverSchema, delivery.Queues())
+		return metrics.QueueStats(s), err
+	}
+}
+
+// notifyParts is mana-notify built on its stores: metrics, retry policies
+// and the delivery worker.
 type notifyParts struct {
 	log         *slog.Logger
 	cfg         config.Notify
-	store       *store.Store
+	stores      notifyStores
 	metrics     *metrics.Notify
 	policies    delivery.Policies
 	worker      *delivery.Worker
@@ -177,28 +202,22 @@ type notifyParts struct {
 	outbound    *http.Client
 }
 
-// newNotifyParts builds mana-notify on pool, inserting delivery jobs through
-// jobs; mail is what email goes through (the SMTP mailer, or the local
-// capture of `mana serve`). The caller registers n.worker with jobs' bundle.
-func newNotifyParts(ctx context.Context, log *slog.Logger, look config.Lookup, cfg config.Notify, pool *pgxpool.Pool,
-	jobs *river.Client[pgx.Tx], mail delivery.Mailer) (notifyParts, error) {
-	policies, err := notifyPolicies(look, cfg)
-	if err != nil {
-		return notifyParts{}, fmt.Errorf("mana-notify configuration: %w", err)
-	}
+// newNotifyParts builds mana-notify on its stores (built with the same
+// policies); mail is what email goes through (the SMTP mailer, or the local
+// capture of `mana serve`). The caller registers n.worker with the job
+// client's bundle.
+func newNotifyParts(ctx context.Context, log *slog.Logger, look config.Lookup, cfg config.Notify, ns notifyStores,
+	policies delivery.Policies, mail delivery.Mailer) (notifyParts, error) {
 	jwksRefetch, err := durationSetting(look, jwksRefetchEnv, 10*time.Second)
 	if err != nil {
 		return notifyParts{}, fmt.Errorf("mana-notify configuration: %w", err)
 	}
 	met := metrics.New()
-	st := store.New(pool, delivery.Enqueuer(jobs, policies))
+	st := ns.store
 	if err := st.SeedSystemTemplates(ctx, render.SystemTemplates()); err != nil {
 		return notifyParts{}, fmt.Errorf("seed system templates: %w", err)
 	}
-	if err := met.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
-		s, err := st.Stats(ctx, migrate.RiverSchema, delivery.Queues())
-		return metrics.QueueStats(s), err
-	}); err != nil {
+	if err := met.WatchQueue(ns.stats); err != nil {
 		return notifyParts{}, err
 	}
 	if cfg.WebhookSecret == "" {
@@ -210,14 +229,14 @@ func newNotifyParts(ctx context.Context, log *slog.Logger, look config.Lookup, c
 		Push:    &push.Client{URL: cfg.ExpoPushURL, AccessToken: cfg.ExpoAccessToken, HTTP: outbound},
 		Webhook: &webhook.Sender{Client: webhook.NewClient(cfg.WebhookAllowPrivate), Secret: []byte(cfg.WebhookSecret)},
 	}
-	return notifyParts{log: log, cfg: cfg, store: st, metrics: met, policies: policies,
+	return notifyParts{log: log, cfg: cfg, stores: ns, metrics: met, policies: policies,
 		worker: delivery.NewWorker(st, channels, met, log, policies), jwksRefetch: jwksRefetch, outbound: outbound}, nil
 }
 
 // handlerConfig is the API's configuration once the job client exists.
 func (n notifyParts) handlerConfig(started time.Time) notify.Config {
 	return notify.Config{
-		Store: n.store, Metrics: n.metrics, Log: n.log,
+		Store: n.stores.store, Metrics: n.metrics, Log: n.log,
 		Users:      jwtauth.New(n.cfg.AuthURL, n.outbound, n.jwksRefetch),
 		ServiceKey: n.cfg.ServiceKey, Started: started,
 	}
@@ -225,7 +244,7 @@ func (n notifyParts) handlerConfig(started time.Time) notify.Config {
 
 // stopJobs stops River gracefully, then cancels what is still running when
 // that takes longer than riverStopTimeout.
-func stopJobs(ctx context.Context, log *slog.Logger, jobs *river.Client[pgx.Tx]) error {
+func stopJobs(ctx context.Context, log *slog.Logger, jobs jobRunner) error {
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), riverStopTimeout)
 	defer cancel()
 	err := jobs.Stop(stopCtx)

@@ -8,11 +8,13 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/mana/mana/internal/config"
 	"github.com/mana/mana/internal/migrate"
 	"github.com/mana/mana/internal/notify/delivery"
 	"github.com/mana/mana/internal/notify/store"
+	"github.com/mana/mana/internal/notify/store/sqlitestore"
 )
 
 // notifyCmd runs the operator commands of mana-notify:
@@ -31,18 +33,7 @@ func notifyCmd(ctx context.Context, out io.Writer, look config.Lookup, args []st
 	if err != nil {
 		return fmt.Errorf("mana-notify configuration: %w", err)
 	}
-	pool, err := openPool(ctx, cfg.DatabaseURL, 2)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	// An insert-only client (no queues, no workers): the running services
-	// pick the job up.
-	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: migrate.RiverSchema})
-	if err != nil {
-		return fmt.Errorf("create job client: %w", err)
-	}
-	err = store.New(pool, delivery.Enqueuer(jobs, policies)).Redrive(ctx, id)
+	err = redrive(ctx, look, cfg, policies, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("notification %s not found", id)
@@ -53,4 +44,31 @@ func notifyCmd(ctx context.Context, out io.Writer, look config.Lookup, args []st
 	}
 	fmt.Fprintf(out, "notification %s queued for delivery again\n", id)
 	return nil
+}
+
+// redrive re-drives id on PostgreSQL, or on the SQLite file of `mana serve`
+// (commandSQLite), with an insert-only job client (no queues, no workers):
+// the running service, or the next start, picks the job up.
+func redrive(ctx context.Context, look config.Lookup, cfg config.Notify, policies delivery.Policies, id string) error {
+	db, closeDB, ok, err := commandSQLite(ctx, look)
+	if err != nil {
+		return err
+	}
+	if ok {
+		jobs, err := river.NewClient(riversqlite.New(db), &river.Config{})
+		if err != nil {
+			return errors.Join(fmt.Errorf("create job client: %w", err), closeDB())
+		}
+		return errors.Join(sqlitestore.New(db, delivery.Enqueuer(jobs, policies)).Redrive(ctx, id), closeDB())
+	}
+	pool, err := openPool(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: migrate.RiverSchema})
+	if err != nil {
+		return fmt.Errorf("create job client: %w", err)
+	}
+	return store.New(pool, delivery.Enqueuer(jobs, policies)).Redrive(ctx, id)
 }

@@ -11,12 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/mana/mana/internal/config"
 	"github.com/mana/mana/internal/httpx"
-	"github.com/mana/mana/internal/migrate"
 	"github.com/mana/mana/internal/notify"
 	"github.com/mana/mana/internal/notify/delivery"
 	"github.com/mana/mana/internal/notify/mailcapture"
@@ -24,49 +22,12 @@ import (
 )
 
 const (
-	// serveMaxConns: auth's API, notify's API and one River client for both.
-	serveMaxConns = 30
 	// outboxWorkers hand auth's mail to notify.
 	outboxWorkers = 4
-	// defaultDataDir holds what `mana serve` keeps on disk (captured mail;
-	// the SQLite database once it is wired in).
+	// defaultDataDir holds what `mana serve` keeps on disk: the SQLite
+	// database (without DATABASE_URL) and captured mail (without SMTP_HOST).
 	defaultDataDir = "mana-data"
 )
-
-// errNoDatabase: the SQLite default is not part of `mana serve` yet.
-var errNoDatabase = errors.New("DATABASE_URL is not set: the embedded SQLite backend is not wired into `mana serve` yet; " +
-	"set DATABASE_URL to a PostgreSQL URL, e.g. postgres://user:password@localhost:5432/mana")
-
-// backend is the persistence of `mana serve`: the one place that decides
-// where auth's and notify's data and their job queue live. Today that is
-// PostgreSQL (DATABASE_URL); the SQLite backend under MANA_DATA_DIR goes
-// into openBackend as the branch taken without DATABASE_URL.
-type backend struct {
-	pool *pgxpool.Pool
-	// where says, for people, where the data lives (no password).
-	where string
-	// sqlite is true for the embedded database (production checklist).
-	sqlite bool
-}
-
-// openBackend connects and migrates both services' schemas.
-func openBackend(ctx context.Context, log *slog.Logger, look config.Lookup) (backend, error) {
-	dsn, _ := look("DATABASE_URL")
-	if strings.TrimSpace(dsn) == "" {
-		return backend{}, errNoDatabase
-	}
-	pool, err := openPool(ctx, dsn, serveMaxConns)
-	if err != nil {
-		return backend{}, err
-	}
-	if err := migrateUp(ctx, log, pool, migrate.Auth, migrate.Notify); err != nil {
-		pool.Close()
-		return backend{}, err
-	}
-	return backend{pool: pool, where: "PostgreSQL " + redactURL(dsn)}, nil
-}
-
-func (b backend) Close() { b.pool.Close() }
 
 // serveAll is `mana serve`: auth and notify in one process on one port,
 // one /health, one /metrics, auth's mail handed to notify in-process.
@@ -91,27 +52,28 @@ func serveAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 	if err != nil {
 		return fmt.Errorf("MANA_DATA_DIR: %w", err)
 	}
-	be, err := openBackend(ctx, log, look)
+	policies, err := notifyPolicies(look, notifyCfg)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	// One River client works every queue. Workers are registered once the
+	// client exists (the stores insert their jobs through it); River reads
+	// the bundle when it starts.
+	workers := river.NewWorkers()
+	queues := notifyQueues()
+	queues[outbox.Queue] = river.QueueConfig{MaxWorkers: outboxWorkers}
+	be, err := openBackend(ctx, log, look, dataDir, queues, workers, policies)
 	if err != nil {
 		return err
 	}
-	defer be.Close()
+	defer be.close()
 	mail, mailWhere, capture, err := serveMailer(look, notifyCfg, dataDir, local, log)
 	if err != nil {
 		return err
 	}
 
-	// One River client works every queue. Workers are registered once the
-	// client exists (notify's store inserts its jobs through the client);
-	// River reads the bundle when it starts.
-	workers := river.NewWorkers()
-	queues := notifyQueues()
-	queues[outbox.Queue] = river.QueueConfig{MaxWorkers: outboxWorkers}
-	jobs, err := newJobClient(be.pool, log.With("component", "river"), queues, workers)
-	if err != nil {
-		return err
-	}
-	n, err := newNotifyParts(ctx, log.With("part", "notify"), look, notifyCfg, be.pool, jobs, mail)
+	jobs := be.jobs
+	n, err := newNotifyParts(ctx, log.With("part", "notify"), look, notifyCfg, be.notify, policies, mail)
 	if err != nil {
 		return err
 	}
@@ -126,7 +88,7 @@ func serveAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 	// One registry: notify's (with the Go and process collectors) takes
 	// auth's collectors too, so nothing is registered twice.
 	reg := n.metrics.Registry()
-	a, err := newAuthAPI(ctx, log.With("part", "auth"), look, authCfg, be.pool, jobs, reg, true)
+	a, err := newAuthAPI(ctx, log.With("part", "auth"), look, authCfg, be.auth, reg, true)
 	if err != nil {
 		return err
 	}
@@ -220,9 +182,9 @@ type healthChecks struct {
 func checksOf(authPart interface{ Ping(context.Context) error }, n notifyParts) healthChecks {
 	return healthChecks{
 		AuthDatabase:   authPart.Ping,
-		NotifyDatabase: n.store.Ping,
+		NotifyDatabase: n.stores.store.Ping,
 		NotifyQueue: func(ctx context.Context) error {
-			_, err := n.store.Stats(ctx, migrate.RiverSchema, delivery.Queues())
+			_, err := n.stores.stats(ctx)
 			return err
 		},
 	}

@@ -5,6 +5,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html"
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mana/mana/internal/store/sqlitedb"
 )
 
 // The tests in this file start `mana serve` (auth and notify in one
@@ -234,9 +237,26 @@ func registerAndVerify(t *testing.T, base, addr string) (user, session) {
 // delivery worker → local capture), verify, log in, validate, vault, log out.
 // Negative control: handOff.Deliver returning nil without calling notify
 // (run, see the report) times out waiting for the verification mail.
+// serveBackends are the two persistence backends of `mana serve`: a fresh
+// Postgres database (DATABASE_URL), and the embedded SQLite file under
+// MANA_DATA_DIR that is used when DATABASE_URL is empty.
+var serveBackends = []struct {
+	name     string
+	database func(t *testing.T) string
+}{
+	{"postgres", freshDatabase},
+	{"sqlite", func(*testing.T) string { return "" }},
+}
+
 func TestServeEndToEnd(t *testing.T) {
+	for _, b := range serveBackends {
+		t.Run(b.name, func(t *testing.T) { serveEndToEnd(t, b.database(t)) })
+	}
+}
+
+func serveEndToEnd(t *testing.T, database string) {
 	port := freePort(t)
-	p := startServe(t, serveEnv(freshDatabase(t), t.TempDir(), port)...)
+	p := startServe(t, serveEnv(database, t.TempDir(), port)...)
 
 	h := getJSON(t, p.URL+"/health")
 	for _, part := range [][]string{{"auth", "database"}, {"notify", "database"}, {"notify", "queue"}} {
@@ -290,7 +310,13 @@ func TestServeEndToEnd(t *testing.T) {
 // the report) marks the mail delivered, and the test times out waiting for
 // the failed attempt.
 func TestServeRestartKeepsUsersSessionsAndQueuedMail(t *testing.T) {
-	database, dataDir, port := freshDatabase(t), t.TempDir(), freePort(t)
+	for _, b := range serveBackends {
+		t.Run(b.name, func(t *testing.T) { serveRestart(t, b.database(t)) })
+	}
+}
+
+func serveRestart(t *testing.T, database string) {
+	dataDir, port := t.TempDir(), freePort(t)
 	env := serveEnv(database, dataDir, port, "NOTIFY_EMAIL_RETRY_BASE=1s", "NOTIFY_EMAIL_MAX_ATTEMPTS=20")
 	p := startServe(t, env...)
 
@@ -307,12 +333,9 @@ func TestServeRestartKeepsUsersSessionsAndQueuedMail(t *testing.T) {
 	}
 	queued := uniqueEmail("serve-queued")
 	register(t, p.URL, queued)
-	conn := connectTo(t, database)
 	eventually(t, 30*time.Second, "a failed delivery attempt of the mail to "+queued, func() bool {
-		var attempts int
-		err := conn.QueryRow(context.Background(),
-			`SELECT attempts FROM notify.notifications WHERE recipient = $1 AND status = 'pending'`, queued).Scan(&attempts)
-		return err == nil && attempts >= 1
+		n, err := pendingAttempts(t, database, dataDir, queued)
+		return err == nil && n >= 1
 	})
 	p.stop(t)
 
@@ -385,6 +408,44 @@ func TestServeProductionHasNoDevMail(t *testing.T) {
 	}
 }
 
+// pendingAttempts reads the attempts of the pending notification to
+// recipient, from Postgres (database) or from the SQLite file in dataDir.
+func pendingAttempts(t *testing.T, database, dataDir, recipient string) (int, error) {
+	t.Helper()
+	var attempts int
+	if database != "" {
+		err := connectTo(t, database).QueryRow(context.Background(),
+			`SELECT attempts FROM notify.notifications WHERE recipient = $1 AND status = 'pending'`, recipient).Scan(&attempts)
+		return attempts, err
+	}
+	db, err := sqlitedb.Open(context.Background(), filepath.Join(dataDir, "mana.db"))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	err = db.QueryRowContext(context.Background(),
+		`SELECT attempts FROM notify_notifications WHERE recipient = ? AND status = 'pending'`, recipient).Scan(&attempts)
+	return attempts, err
+}
+
+// One SQLite data directory, one process: a second `mana serve` on the same
+// MANA_DATA_DIR is refused with a message, while the first keeps serving.
+// Negative control: without lockDataDir in openSQLite the second process
+// starts and this test fails.
+func TestServeSQLiteRefusesSecondProcess(t *testing.T) {
+	dataDir := t.TempDir()
+	first := startServe(t, serveEnv("", dataDir, freePort(t))...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, manaBinary(t), "serve")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, serveEnv("", dataDir, freePort(t))...)
+	out, err := cmd.CombinedOutput()
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "in use by another mana process") {
+		t.Fatalf("second mana serve on %s: err=%v, want a refusal naming the other process; output:\n%s", dataDir, err, out)
+	}
+	expectStatus(t, getJSON(t, first.URL+"/health"), http.StatusOK)
+}
+
 // connectTo opens a pool on database, closed when the test ends.
 func connectTo(t *testing.T, database string) *pgxpool.Pool {
 	t.Helper()
@@ -394,4 +455,49 @@ func connectTo(t *testing.T, database string) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// `mana kek rotate` works on the SQLite data of `mana serve`: refused while
+// the service runs (one process per data directory), then, with the service
+// stopped, it re-wraps the vault so that the service starts with only the
+// new KEK and returns the same master key.
+// Negative control: kekCmd's SQLite branch returning without rotating fails
+// at the output check (run); were that check gone, the restart with only
+// the new KEK would be refused by the start-up ring check.
+func TestServeSQLiteKEKRotate(t *testing.T) {
+	dataDir, port := t.TempDir(), freePort(t)
+	oldKEK := base64.StdEncoding.EncodeToString([]byte("sqlite-rotation-test-old-kek-32b"))
+	newKEK := base64.StdEncoding.EncodeToString([]byte("sqlite-rotation-test-new-kek-32b"))
+	p := startServe(t, serveEnv("", dataDir, port, "MANA_AUTH_KEK="+oldKEK)...)
+	u, s := registerAndVerify(t, p.URL, uniqueEmail("sqlite-kek"))
+	initR := postJSON(t, p.URL+vaultPath+"/init", map[string]any{}, bearer(s.AccessToken)...)
+	expectStatus(t, initR, http.StatusOK)
+	key := jstr(initR.JSON, "masterKey")
+
+	rotate := func() (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, manaBinary(t), "kek", "rotate")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MANA_DATA_DIR=" + dataDir, "MANA_AUTH_KEK=" + newKEK,
+			"MANA_AUTH_KEK_PREVIOUS=" + oldKEK}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := rotate(); err == nil || !strings.Contains(out, "in use by another mana process") {
+		t.Fatalf("kek rotate while mana serve runs: err=%v, want a refusal; output:\n%s", err, out)
+	}
+	p.stop(t)
+	out, err := rotate()
+	if err != nil || !strings.Contains(out, "1 vaults re-wrapped") {
+		t.Fatalf("kek rotate on the stopped service's data: err=%v; output:\n%s", err, out)
+	}
+	t.Logf("mana kek rotate on SQLite:\n%s", out)
+
+	p = startServe(t, serveEnv("", dataDir, port, "MANA_AUTH_KEK="+newKEK)...)
+	s = loginOK(t, p.URL, u)
+	keyR := getJSON(t, p.URL+vaultPath+"/key", bearer(s.AccessToken)...)
+	expectStatus(t, keyR, http.StatusOK)
+	if got := jstr(keyR.JSON, "masterKey"); got != key {
+		t.Fatalf("master key after rotation = %q, want %q", got, key)
+	}
 }
