@@ -1,5 +1,6 @@
 # Mana Auth: one static binary, `mana`, in a minimal non-root image.
 #   docker build -t mana .
+#   docker run -p 3001:3001 -v mana-data:/data mana          # all-in-one, SQLite in /data
 #   docker run -p 3001:3001 -e DATABASE_URL=... -e MANA_AUTH_KEK=... mana serve auth
 # Not exercised in CI (our machines have no Docker engine); see deploy/compose.yaml.
 
@@ -10,14 +11,17 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 # CGO off: a static binary that runs on distroless/static.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/mana ./cmd/mana
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/mana ./cmd/mana && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/mana /mana
+# The data directory of `mana serve` without DATABASE_URL (SQLite, captured mail).
+COPY --from=build --chown=nonroot:nonroot /out/data /data
 USER nonroot:nonroot
-ENV PORT=3001
+ENV PORT=3001 MANA_DATA_DIR=/data
+VOLUME /data
 EXPOSE 3001
 # No shell or curl in this image: the binary probes its own /health on $PORT.
 HEALTHCHECK --interval=10s --timeout=6s --start-period=10s --retries=3 CMD ["/mana", "probe"]
 ENTRYPOINT ["/mana"]
-CMD ["serve", "auth"]
+CMD ["serve"]
