@@ -17,7 +17,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -171,37 +170,11 @@ type txn struct {
 // stamp is the current time as stored.
 func (t *txn) stamp() string { return sqlitedb.FormatTime(t.now()) }
 
-// null binds "" as SQL NULL, like the pg store.
-func null(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// nullTime binds a nil time as NULL and any other as stored text.
-func nullTime(p *time.Time) any {
-	if p == nil {
-		return nil
-	}
-	return sqlitedb.FormatTime(*p)
-}
-
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.ErrNotFound
 	}
 	return err
-}
-
-// newUUID is a random (version 4) UUID: Postgres fills security_events.id
-// with gen_random_uuid(), SQLite has no such function.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // LockLogin is a no-op: the transaction already holds the database's only
@@ -225,7 +198,7 @@ func (t *txn) RecentFailures(ctx context.Context, email string, since time.Time,
 func (t *txn) InsertFailedAttempt(ctx context.Context, email, ip string) error {
 	// No id: it is the rowid. Supplying one is exactly the old service's bug.
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO auth_login_attempts (email, ip_address, successful, attempted_at) VALUES (?, ?, 0, ?)`,
-		email, null(ip), t.stamp()); err != nil {
+		email, sqlitedb.Null(ip), t.stamp()); err != nil {
 		return fmt.Errorf("record login attempt: %w", err)
 	}
 	return nil
@@ -369,7 +342,7 @@ func (t *txn) LinkTokensSince(ctx context.Context, userID, purpose, reason strin
 func (t *txn) InsertSession(ctx context.Context, s auth.Session) error {
 	created := sqlitedb.FormatTime(s.CreatedAt)
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO auth_sessions (id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id, last_activity_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, sqlitedb.FormatTime(s.ExpiresAt), s.Token, created, created, null(s.IP), null(s.UserAgent), s.UserID, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, sqlitedb.FormatTime(s.ExpiresAt), s.Token, created, created, sqlitedb.Null(s.IP), sqlitedb.Null(s.UserAgent), s.UserID, created)
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
@@ -467,7 +440,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, now time.Time, e audit.Event) 
 		return fmt.Errorf("encode %s event metadata: %w", e.Type, err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO auth_security_events (id, user_id, event_type, ip_address, user_agent, metadata, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, newUUID(), null(e.UserID), e.Type, null(e.IP), null(e.UserAgent), string(b), sqlitedb.FormatTime(now))
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, sqlitedb.NewUUID(), sqlitedb.Null(e.UserID), e.Type, sqlitedb.Null(e.IP), sqlitedb.Null(e.UserAgent), string(b), sqlitedb.FormatTime(now))
 	if err != nil {
 		return fmt.Errorf("write %s security event: %w", e.Type, err)
 	}

@@ -99,8 +99,8 @@ func (t *vaultTx) UpdateVault(ctx context.Context, r vault.Row) error {
 			recovery_wrapped_mk = ?6, recovery_iv = ?7, recovery_format_version = ?8, recovery_set_at = ?9,
 			zero_knowledge = ?10, rotated_at = ?11
 		WHERE user_id = ?1`,
-		t.userID, wrapped, iv, kekID, scheme, null(r.RecoveryWrappedMK), null(r.RecoveryIV), r.RecoveryFormatVersion,
-		nullTime(r.RecoverySetAt), r.ZeroKnowledge, nullTime(r.RotatedAt))
+		t.userID, wrapped, iv, kekID, scheme, sqlitedb.Null(r.RecoveryWrappedMK), sqlitedb.Null(r.RecoveryIV), r.RecoveryFormatVersion,
+		sqlitedb.NullTime(r.RecoverySetAt), r.ZeroKnowledge, sqlitedb.NullTime(r.RotatedAt))
 	if err != nil {
 		return fmt.Errorf("vault: update row: %w", err)
 	}
@@ -124,7 +124,7 @@ func (t *vaultTx) InsertAudit(ctx context.Context, a vault.Audit) error {
 
 func insertVaultAudit(ctx context.Context, tx *sql.Tx, now time.Time, a vault.Audit) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO auth_encryption_vault_audit (id, user_id, action, ip_address, user_agent, context, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.UserID, a.Action, null(a.IP), null(a.UserAgent), null(a.Context), a.Status,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.UserID, a.Action, sqlitedb.Null(a.IP), sqlitedb.Null(a.UserAgent), sqlitedb.Null(a.Context), a.Status,
 		sqlitedb.FormatTime(now)); err != nil {
 		return fmt.Errorf("vault: insert audit row: %w", err)
 	}

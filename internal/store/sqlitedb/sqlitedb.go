@@ -6,6 +6,7 @@ package sqlitedb
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -233,4 +234,30 @@ func parseTime(src any) (*time.Time, error) {
 	}
 	t = t.UTC()
 	return &t, nil
+}
+
+// Null binds "" as SQL NULL, as the Postgres stores bind empty strings.
+func Null(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// NullTime binds a nil time as NULL and any other as stored text.
+func NullTime(p *time.Time) any {
+	if p == nil {
+		return nil
+	}
+	return FormatTime(*p)
+}
+
+// NewUUID is a random (version 4) UUID in its text form: Postgres fills
+// uuid ids with gen_random_uuid(); SQLite has no such function.
+func NewUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -13,7 +13,6 @@ package sqlitestore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -39,32 +38,6 @@ func New(db *sql.DB, enqueue store.Enqueuer[*sql.Tx]) *Store {
 
 // ts is the current time as stored: SQLite has no now(), times come from Go.
 func (s *Store) ts() string { return sqlitedb.FormatTime(s.now()) }
-
-// newID returns a random (version 4) UUID in the form Postgres prints, so
-// ids look the same on both backends and pass store.IsUUID.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error (Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// nullString is NULL for "", as the Postgres store's NULLIF($n, ”).
-func nullString(v string) any {
-	if v == "" {
-		return nil
-	}
-	return v
-}
-
-// nullTime binds an optional time.
-func nullTime(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return sqlitedb.FormatTime(*t)
-}
 
 // Ping runs a real query, so that health reflects whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -99,15 +72,15 @@ func (s *Store) Create(ctx context.Context, n store.NewNotification) (created st
 	}
 	defer rollbackOnError(tx, &err)
 
-	id, now := newID(), s.ts()
+	id, now := sqlitedb.NewUUID(), s.ts()
 	if _, err = tx.ExecContext(ctx, `
 		INSERT INTO notify_notifications
 		  (id, user_id, app_id, channel, subject, body, data, status, priority, recipient, external_id,
 		   template_id, scheduled_for, options, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, nullString(n.UserID), n.AppID, string(n.Channel), nullString(n.Subject), nullString(n.Body), data,
-		string(n.Priority), nullString(n.Recipient), nullString(n.ExternalID), nullString(n.TemplateID),
-		nullTime(n.ScheduledFor), options, now, now); err != nil {
+		id, sqlitedb.Null(n.UserID), n.AppID, string(n.Channel), sqlitedb.Null(n.Subject), sqlitedb.Null(n.Body), data,
+		string(n.Priority), sqlitedb.Null(n.Recipient), sqlitedb.Null(n.ExternalID), sqlitedb.Null(n.TemplateID),
+		sqlitedb.NullTime(n.ScheduledFor), options, now, now); err != nil {
 		return store.Created{}, fmt.Errorf("insert notification: %w", err)
 	}
 
@@ -262,8 +235,8 @@ func (s *Store) RecordAttempt(ctx context.Context, a store.Attempt) (err error) 
 		INSERT INTO notify_delivery_logs (id, notification_id, attempt_number, channel, success, error_message,
 		                                  duration_ms, status_code, provider_id, created_at)
 		VALUES (?, lower(?), ?, ?, ?, ?, ?, ?, ?, ?)`,
-		newID(), a.NotificationID, a.Number, string(a.Channel), a.Err == nil, errorMessage, a.Duration.Milliseconds(),
-		statusCode, nullString(a.ProviderID), now); err != nil {
+		sqlitedb.NewUUID(), a.NotificationID, a.Number, string(a.Channel), a.Err == nil, errorMessage, a.Duration.Milliseconds(),
+		statusCode, sqlitedb.Null(a.ProviderID), now); err != nil {
 		return fmt.Errorf("insert delivery log: %w", err)
 	}
 	res, err := tx.ExecContext(ctx, `

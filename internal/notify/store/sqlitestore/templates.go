@@ -54,7 +54,7 @@ func (s *Store) SeedSystemTemplates(ctx context.Context, ts []store.NewTemplate)
 			SET subject = excluded.subject, body_template = excluded.body_template, variables = excluded.variables,
 			    channel = excluded.channel, is_active = 1, updated_at = excluded.updated_at
 			WHERE notify_templates.is_system = 1`,
-			newID(), t.Slug, string(t.Channel), nullString(t.Subject), t.BodyTemplate, t.Locale, string(vars),
+			sqlitedb.NewUUID(), t.Slug, string(t.Channel), sqlitedb.Null(t.Subject), t.BodyTemplate, t.Locale, string(vars),
 			now, now); err != nil {
 			return fmt.Errorf("seed template %s: %w", t.Slug, err)
 		}
@@ -123,12 +123,12 @@ func (s *Store) CreateTemplate(ctx context.Context, t store.NewTemplate) (string
 		}
 		vars = string(b)
 	}
-	id, now := newID(), s.ts()
+	id, now := sqlitedb.NewUUID(), s.ts()
 	_, err := s.db.ExecContext(ctx, `
 		INSERT INTO notify_templates (id, slug, app_id, channel, subject, body_template, locale, variables,
 		                              created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, t.Slug, nullString(t.AppID), string(t.Channel), nullString(t.Subject), t.BodyTemplate, t.Locale, vars,
+		id, t.Slug, sqlitedb.Null(t.AppID), string(t.Channel), sqlitedb.Null(t.Subject), t.BodyTemplate, t.Locale, vars,
 		now, now)
 	if isUniqueViolation(err) {
 		return "", store.ErrTemplateExists

@@ -24,8 +24,8 @@ func (s *Store) RegisterDevice(ctx context.Context, d store.NewDevice) (string, 
 		SET user_id = excluded.user_id, token_type = excluded.token_type, platform = excluded.platform,
 		    device_name = excluded.device_name, app_id = excluded.app_id, is_active = 1,
 		    last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at
-		RETURNING id`, newID(), d.UserID, d.PushToken, d.TokenType, nullString(d.Platform), nullString(d.DeviceName),
-		nullString(d.AppID), now, now, now).Scan(&id)
+		RETURNING id`, sqlitedb.NewUUID(), d.UserID, d.PushToken, d.TokenType, sqlitedb.Null(d.Platform), sqlitedb.Null(d.DeviceName),
+		sqlitedb.Null(d.AppID), now, now, now).Scan(&id)
 	if err != nil {
 		return "", fmt.Errorf("register device: %w", err)
 	}
@@ -126,7 +126,7 @@ func (s *Store) PutPreferences(ctx context.Context, userID string, u store.Prefe
 		  timezone = COALESCE(?8, notify_preferences.timezone),
 		  category_preferences = COALESCE(?9, notify_preferences.category_preferences),
 		  updated_at = ?10`,
-		newID(), userID, u.EmailEnabled, u.PushEnabled, u.QuietHoursEnabled, u.QuietHoursStart, u.QuietHoursEnd,
+		sqlitedb.NewUUID(), userID, u.EmailEnabled, u.PushEnabled, u.QuietHoursEnabled, u.QuietHoursStart, u.QuietHoursEnd,
 		u.Timezone, cats, now)
 	if err != nil {
 		return fmt.Errorf("put preferences: %w", err)
