@@ -26,6 +26,7 @@ type fakeStore struct {
 	missing   bool
 	claimErr  error
 	recordErr error
+	prefsErr  error
 	claims    []int
 	attempts  []store.Attempt
 }
@@ -52,6 +53,13 @@ func (f *fakeStore) RecordAttempt(_ context.Context, a store.Attempt) error {
 	}
 	f.row.Status = a.NextStatus
 	return nil
+}
+
+func (f *fakeStore) GetPreferences(context.Context, string) (store.Preferences, error) {
+	if f.prefsErr != nil {
+		return store.Preferences{}, f.prefsErr
+	}
+	return store.Preferences{EmailEnabled: true, PushEnabled: true}, nil
 }
 
 type fakeMailer struct {
@@ -300,4 +308,34 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// A preferences read that fails is a recorded failed attempt: retried while
+// attempts remain, failed for good after the last, never left in processing.
+// Negative control: delivery.go returning `fmt.Errorf(...)` on the
+// GetPreferences error instead of `w.finish(...)` records no attempt here.
+func TestDeliverPreferencesReadErrorIsAFailedAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		attempt int
+		want    store.Status
+	}{{1, store.StatusPending}, {EmailMaxAttempts, store.StatusFailed}} {
+		st, m := pending(), &fakeMailer{}
+		user := "user-1"
+		st.row.UserID, st.row.Attempts = &user, tc.attempt-1
+		st.prefsErr = errors.New("connection refused")
+		w, _ := newWorker(st, m)
+		err := w.Work(context.Background(), job(tc.attempt))
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("attempt %d: Work = %v, want the preferences error", tc.attempt, err)
+		}
+		if len(m.sent) != 0 {
+			t.Fatalf("attempt %d: sent %d mails without knowing the preferences", tc.attempt, len(m.sent))
+		}
+		if len(st.attempts) != 1 || st.attempts[0].NextStatus != tc.want || st.attempts[0].Err == nil {
+			t.Fatalf("attempt %d: recorded %+v, want one failed attempt with next status %s", tc.attempt, st.attempts, tc.want)
+		}
+		if st.row.Status != tc.want {
+			t.Fatalf("attempt %d: notification %s, want %s", tc.attempt, st.row.Status, tc.want)
+		}
+	}
 }
