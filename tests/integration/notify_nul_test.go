@@ -3,9 +3,11 @@
 package integration
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // TestNotifyNULIsRefused: PostgreSQL can store a NUL neither in text nor in
@@ -71,6 +73,18 @@ func TestNotifyNULIsRefused(t *testing.T) {
 				http.StatusBadRequest, "VALIDATION", "")
 		})
 	}
+
+	// A template can print a NUL itself; the send answers 422, not 500.
+	// Negative control: without the NUL checks of render.Render the send
+	// answers 500 INTERNAL.
+	t.Run("template that prints a NUL", func(t *testing.T) {
+		slug := fmt.Sprintf("it-nul-print-%d", time.Now().UnixNano())
+		expectStatus(t, postJSON(t, tpl, map[string]any{"slug": slug, "channel": "push",
+			"bodyTemplate": `x{{printf "%c" 0}}`}, svcKey()...), http.StatusCreated)
+		r := postJSON(t, notifyURL+"/api/v1/notifications/send", map[string]any{"channel": "push", "appId": "it",
+			"recipient": "ExponentPushToken[x]", "template": slug}, svcKey()...)
+		expectError(t, r, http.StatusUnprocessableEntity, "TEMPLATE_RENDER_FAILED", "")
+	})
 
 	t.Run("category preferences", func(t *testing.T) {
 		s := loginOK(t, authURL, verifiedUser(t, "nulprefs"))
