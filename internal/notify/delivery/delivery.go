@@ -256,8 +256,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		}
 		if reason != "" {
 			if err := w.store.Skip(context.WithoutCancel(ctx), n.ID, reason); err != nil {
+				// Recorded as a failed attempt, for the same reason as a
+				// failed preferences read: never left in processing.
 				log.Error("record skipped notification", "err", err)
-				return fmt.Errorf("skip notification %s: %w", id, err)
+				return w.finish(ctx, log, job, n, time.Now(), outcome{}, fmt.Errorf("record skip (%s): %w", reason, err))
 			}
 			log.Info("notification not delivered: blocked by the user's preferences", "reason", reason)
 			return nil

@@ -27,6 +27,9 @@ type fakeStore struct {
 	claimErr  error
 	recordErr error
 	prefsErr  error
+	prefs     *store.Preferences
+	skipErr   error
+	skipped   []string
 	claims    []int
 	attempts  []store.Attempt
 }
@@ -59,7 +62,19 @@ func (f *fakeStore) GetPreferences(context.Context, string) (store.Preferences, 
 	if f.prefsErr != nil {
 		return store.Preferences{}, f.prefsErr
 	}
+	if f.prefs != nil {
+		return *f.prefs, nil
+	}
 	return store.Preferences{EmailEnabled: true, PushEnabled: true}, nil
+}
+
+func (f *fakeStore) Skip(_ context.Context, _ string, reason string) error {
+	if f.skipErr != nil {
+		return f.skipErr
+	}
+	f.skipped = append(f.skipped, reason)
+	f.row.Status = store.StatusCancelled
+	return nil
 }
 
 type fakeMailer struct {
@@ -337,5 +352,34 @@ func TestDeliverPreferencesReadErrorIsAFailedAttempt(t *testing.T) {
 		if st.row.Status != tc.want {
 			t.Fatalf("attempt %d: notification %s, want %s", tc.attempt, st.row.Status, tc.want)
 		}
+	}
+}
+
+// A blocked delivery whose skip cannot be written is a recorded failed
+// attempt (retried, then failed for good), not a row left in processing; a
+// skip that is written sends nothing and records no attempt. Negative
+// control: delivery.go returning `fmt.Errorf("skip notification ...")` on
+// the Skip error instead of `w.finish(...)` records no attempt here.
+func TestDeliverBlockedSkip(t *testing.T) {
+	user := "user-1"
+	blocked := store.Preferences{Stored: true, EmailEnabled: false, PushEnabled: true, Timezone: "UTC"}
+
+	st, m := pending(), &fakeMailer{}
+	st.row.UserID, st.prefs = &user, &blocked
+	w, _ := newWorker(st, m)
+	if err := w.Work(context.Background(), job(1)); err != nil || len(st.skipped) != 1 || len(st.attempts) != 0 || len(m.sent) != 0 {
+		t.Fatalf("blocked: Work = %v, skipped %v, attempts %d, sent %d", err, st.skipped, len(st.attempts), len(m.sent))
+	}
+
+	st, m = pending(), &fakeMailer{}
+	st.row.UserID, st.prefs, st.row.Attempts = &user, &blocked, EmailMaxAttempts-1
+	st.skipErr = errors.New("disk I/O error")
+	w, _ = newWorker(st, m)
+	if err := w.Work(context.Background(), job(EmailMaxAttempts)); err == nil || !strings.Contains(err.Error(), "disk I/O error") {
+		t.Fatalf("skip failing: Work = %v, want the skip error", err)
+	}
+	if len(m.sent) != 0 || len(st.attempts) != 1 || st.attempts[0].NextStatus != store.StatusFailed || st.row.Status != store.StatusFailed {
+		t.Fatalf("skip failing on the last attempt: sent %d, attempts %+v, status %s; want one failed attempt, no mail",
+			len(m.sent), st.attempts, st.row.Status)
 	}
 }
