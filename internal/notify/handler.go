@@ -30,6 +30,9 @@ type Store interface {
 	// owns the job insertion (see store.Enqueuer), so this package never
 	// sees a transaction or the backend.
 	Create(ctx context.Context, n store.NewNotification) (store.Created, error)
+	// NotificationOfExternalID is the notification that claimed an
+	// externalId, or store.ErrNotFound.
+	NotificationOfExternalID(ctx context.Context, externalID string) (string, error)
 	Get(ctx context.Context, id string) (store.Notification, error)
 	Cancel(ctx context.Context, id string) error
 	List(ctx context.Context, status store.Status, limit int) ([]store.Notification, error)

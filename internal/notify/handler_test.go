@@ -43,6 +43,13 @@ func (f *fakeStore) Create(_ context.Context, n store.NewNotification) (store.Cr
 	return store.Created{ID: id}, nil
 }
 
+func (f *fakeStore) NotificationOfExternalID(_ context.Context, ext string) (string, error) {
+	if id, ok := f.existing[ext]; ok {
+		return id, nil
+	}
+	return "", store.ErrNotFound
+}
+
 func (f *fakeStore) Get(_ context.Context, id string) (store.Notification, error) {
 	n, ok := f.rows[id]
 	if !ok {

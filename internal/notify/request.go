@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -112,12 +114,23 @@ func validateSend(req *SendRequest) *apiError {
 	case utf8.RuneCountInString(req.Locale) > maxLocaleChars:
 		return invalid("locale must be at most %d characters", maxLocaleChars)
 	}
+	// Postgres can store a NUL neither in text nor in jsonb (it refuses the
+	// JSON escape \u0000); refuse it here rather than fail in the insert.
 	for _, f := range [...]struct{ name, value string }{{"appId", req.AppID}, {"userId", req.UserID},
 		{"recipient", req.Recipient}, {"subject", req.Subject}, {"body", req.Body}, {"externalId", req.ExternalID},
-		{"template", req.Template}} {
+		{"template", req.Template}, {"locale", req.Locale}} {
 		if strings.ContainsRune(f.value, 0) {
 			return invalid("%s must not contain NUL characters", f.name)
 		}
+	}
+	if jsonHasNUL(req.Data) {
+		return invalid("data must not contain NUL characters")
+	}
+	if o := req.PushOptions; o != nil && strings.ContainsRune(o.Sound+o.ChannelID, 0) {
+		return invalid("pushOptions must not contain NUL characters")
+	}
+	if o := req.EmailOptions; o != nil && strings.ContainsRune(o.From+o.ReplyTo, 0) {
+		return invalid("emailOptions must not contain NUL characters")
 	}
 	switch store.Priority(req.Priority) {
 	case "", store.PriorityLow, store.PriorityNormal, store.PriorityHigh, store.PriorityCritical:
@@ -196,6 +209,38 @@ func validateWebhook(req *SendRequest) *apiError {
 		}
 	}
 	return nil
+}
+
+// jsonHasNUL reports whether a decoded JSON value holds a NUL in any string,
+// object keys included, at any depth.
+func jsonHasNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.ContainsRune(v, 0)
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) || jsonHasNUL(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if jsonHasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rawJSONHasNUL is jsonHasNUL of raw JSON text; text that does not decode
+// holds no NUL worth reporting (the caller has its own checks).
+func rawJSONHasNUL(raw []byte) bool {
+	if !bytes.Contains(raw, []byte(`\u0000`)) {
+		return false // the only way JSON text can carry a NUL
+	}
+	var v any
+	return json.Unmarshal(raw, &v) == nil && jsonHasNUL(v)
 }
 
 // isBareAddress accepts "user@example.com" only: the recipient is used as the

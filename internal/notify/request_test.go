@@ -49,6 +49,15 @@ func TestValidateSend(t *testing.T) {
 			`case len(req.Body) > maxBodyBytes:`},
 		{"NUL in body", func(r *SendRequest) { r.Body = "a\x00b" }, 400, "body must not contain NUL characters",
 			`if strings.ContainsRune(f.value, 0) {`},
+		{"NUL in locale", func(r *SendRequest) { r.Template, r.Locale = "auth-welcome", "de\x00" }, 400, "locale must not contain NUL characters",
+			`{"locale", req.Locale}`},
+		{"NUL in a data value", func(r *SendRequest) { r.Data = map[string]any{"a": []any{1.0, map[string]any{"b": "\x00"}}} }, 400,
+			"data must not contain NUL characters", `if jsonHasNUL(req.Data) {`},
+		{"NUL in a data key", func(r *SendRequest) { r.Data = map[string]any{"a\x00": "x"} }, 400,
+			"data must not contain NUL characters", `strings.ContainsRune(k, 0)` + " in jsonHasNUL"},
+		{"NUL in push options", func(r *SendRequest) {
+			r.Channel, r.Recipient, r.PushOptions = "push", "ExponentPushToken[x]", &store.PushOptions{ChannelID: "a\x00"}
+		}, 400, "pushOptions must not contain NUL characters", `strings.ContainsRune(o.Sound+o.ChannelID, 0)`},
 		{"unknown priority", func(r *SendRequest) { r.Priority = "urgent" }, 400, "priority must be low, normal, high, or critical",
 			`default: return invalid("priority must be ...")`},
 		{"push without token or user", func(r *SendRequest) { r.Channel, r.Recipient = "push", ""; r.Recipients = []string{"x"} }, 400,
@@ -118,6 +127,24 @@ func TestValidateSendAccepts(t *testing.T) {
 		edit(&req)
 		if e := validateSend(&req); e != nil {
 			t.Errorf("%s: rejected: %v", name, e)
+		}
+	}
+}
+
+// Guard: rawJSONHasNUL finds the escape only where it decodes to a NUL, not
+// in an escaped backslash followed by "u0000".
+func TestRawJSONHasNUL(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{"a":"\u0000"}`:        true,
+		`{"\u0000":1}`:          true,
+		`[[{"x":["y\u0000"]}]]`: true,
+		`{"a":"\\u0000"}`:       false,
+		`{"a":"b"}`:             false,
+		``:                      false,
+		`null`:                  false,
+	} {
+		if got := rawJSONHasNUL([]byte(raw)); got != want {
+			t.Errorf("rawJSONHasNUL(%s) = %v, want %v", raw, got, want)
 		}
 	}
 }

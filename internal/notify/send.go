@@ -54,6 +54,18 @@ func (a *api) accept(ctx context.Context, req *SendRequest, scheduledFor *time.T
 	if e := validateSend(req); e != nil {
 		return accepted{}, e, nil
 	}
+	// A repeat is answered as the duplicate first (contract §7.1's send
+	// flow): neither preferences nor templates changed since may turn a
+	// retry into "cancelled" or an error for a notification that exists.
+	if req.ExternalID != "" {
+		id, err := a.Store.NotificationOfExternalID(ctx, req.ExternalID)
+		switch {
+		case err == nil:
+			return accepted{ID: id, Deduplicated: true}, nil, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return accepted{}, nil, err
+		}
+	}
 	if checkPrefs && req.UserID != "" {
 		p, err := a.Store.GetPreferences(ctx, req.UserID)
 		if err != nil {

@@ -44,7 +44,31 @@ func localeOf(r *http.Request) (string, *apiError) {
 	if utf8.RuneCountInString(l) > maxLocaleChars {
 		return "", invalid("locale must be at most %d characters", maxLocaleChars)
 	}
+	if strings.ContainsRune(l, 0) {
+		return "", invalid("locale must not contain NUL characters")
+	}
 	return l, nil
+}
+
+// slugOf is the template slug of the path. A NUL is refused before the
+// query: Postgres rejects it in a text parameter, which would be a 500.
+func slugOf(r *http.Request) (string, *apiError) {
+	slug := r.PathValue("slug")
+	if strings.ContainsRune(slug, 0) {
+		return "", invalid("slug must not contain NUL characters")
+	}
+	return slug, nil
+}
+
+// slugAndLocale is slugOf and localeOf together.
+func slugAndLocale(r *http.Request) (slug, locale string, e *apiError) {
+	if slug, e = slugOf(r); e != nil {
+		return "", "", e
+	}
+	if locale, e = localeOf(r); e != nil {
+		return "", "", e
+	}
+	return slug, locale, nil
 }
 
 func templateNotFound(message string) *apiError {
@@ -65,12 +89,12 @@ func (a *api) listTemplates(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) getTemplate(w http.ResponseWriter, r *http.Request) {
-	locale, e := localeOf(r)
+	slug, locale, e := slugAndLocale(r)
 	if e != nil {
 		writeError(w, r, e)
 		return
 	}
-	t, err := a.Store.GetTemplate(r.Context(), r.PathValue("slug"), locale)
+	t, err := a.Store.GetTemplate(r.Context(), slug, locale)
 	if errors.Is(err, store.ErrTemplateNotFound) {
 		writeError(w, r, templateNotFound("template not found"))
 		return
@@ -142,6 +166,10 @@ func (a *api) createTemplate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, e)
 		return
 	}
+	if rawJSONHasNUL(req.Variables) {
+		writeError(w, r, invalid("variables must not contain NUL characters"))
+		return
+	}
 	var vars any
 	if len(req.Variables) > 0 && string(req.Variables) != "null" {
 		vars = req.Variables
@@ -161,7 +189,7 @@ func (a *api) createTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) updateTemplate(w http.ResponseWriter, r *http.Request) {
-	locale, e := localeOf(r)
+	slug, locale, e := slugAndLocale(r)
 	if e != nil {
 		writeError(w, r, e)
 		return
@@ -175,7 +203,6 @@ func (a *api) updateTemplate(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, maxBodyBytes, &req, false) {
 		return
 	}
-	slug := r.PathValue("slug")
 	if req.Subject != nil || req.BodyTemplate != nil {
 		// Check the template as it will be after the update.
 		cur, err := a.Store.GetTemplate(r.Context(), slug, locale)
@@ -220,7 +247,12 @@ func (a *api) updateTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) deleteTemplate(w http.ResponseWriter, r *http.Request) {
-	err := a.Store.DeleteTemplate(r.Context(), r.PathValue("slug"))
+	slug, e := slugOf(r)
+	if e != nil {
+		writeError(w, r, e)
+		return
+	}
+	err := a.Store.DeleteTemplate(r.Context(), slug)
 	if errors.Is(err, store.ErrTemplateNotFound) {
 		writeError(w, r, templateNotFound("template not found or is a system template"))
 		return
@@ -239,7 +271,7 @@ func renderFailed(err error) *apiError {
 // previewTemplate renders a stored template. A missing variable is a 400
 // naming it (the old service answered 404 and printed "<no value>" at send).
 func (a *api) previewTemplate(w http.ResponseWriter, r *http.Request) {
-	locale, e := localeOf(r)
+	slug, locale, e := slugAndLocale(r)
 	if e != nil {
 		writeError(w, r, e)
 		return
@@ -250,7 +282,7 @@ func (a *api) previewTemplate(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, maxBodyBytes, &req, true) {
 		return
 	}
-	t, err := a.Store.GetTemplate(r.Context(), r.PathValue("slug"), locale)
+	t, err := a.Store.GetTemplate(r.Context(), slug, locale)
 	if errors.Is(err, store.ErrTemplateNotFound) {
 		writeError(w, r, templateNotFound("template not found"))
 		return

@@ -153,6 +153,10 @@ func (a *api) putPreferences(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, invalid("categoryPreferences must be an object"))
 		return
 	}
+	if rawJSONHasNUL(req.CategoryPreferences) {
+		writeError(w, r, invalid("categoryPreferences must not contain NUL characters"))
+		return
+	}
 	if err := a.Store.PutPreferences(r.Context(), userFrom(r.Context()).ID, req); err != nil {
 		a.internalError(w, r, "put preferences", "failed to save preferences", err)
 		return

@@ -241,8 +241,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if n.UserID != nil && *n.UserID != "" {
 		p, err := w.store.GetPreferences(ctx, *n.UserID)
 		if err != nil {
-			log.Error("read preferences for delivery; will retry", "err", err)
-			return fmt.Errorf("deliver notification %s: %w", id, err)
+			// A failed attempt like any other: returning before finish
+			// left the claimed row in processing, and after the last
+			// attempt River discarded the job with the row stuck there.
+			log.Error("read preferences for delivery", "err", err)
+			return w.finish(ctx, log, job, n, time.Now(), outcome{}, fmt.Errorf("read preferences: %w", err))
 		}
 		reason, err := prefs.Blocked(p, n.Channel, w.now())
 		if err != nil {
@@ -253,8 +256,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		}
 		if reason != "" {
 			if err := w.store.Skip(context.WithoutCancel(ctx), n.ID, reason); err != nil {
+				// Recorded as a failed attempt, for the same reason as a
+				// failed preferences read: never left in processing.
 				log.Error("record skipped notification", "err", err)
-				return fmt.Errorf("skip notification %s: %w", id, err)
+				return w.finish(ctx, log, job, n, time.Now(), outcome{}, fmt.Errorf("record skip (%s): %w", reason, err))
 			}
 			log.Info("notification not delivered: blocked by the user's preferences", "reason", reason)
 			return nil

@@ -26,6 +26,10 @@ type fakeStore struct {
 	missing   bool
 	claimErr  error
 	recordErr error
+	prefsErr  error
+	prefs     *store.Preferences
+	skipErr   error
+	skipped   []string
 	claims    []int
 	attempts  []store.Attempt
 }
@@ -51,6 +55,25 @@ func (f *fakeStore) RecordAttempt(_ context.Context, a store.Attempt) error {
 		return f.recordErr
 	}
 	f.row.Status = a.NextStatus
+	return nil
+}
+
+func (f *fakeStore) GetPreferences(context.Context, string) (store.Preferences, error) {
+	if f.prefsErr != nil {
+		return store.Preferences{}, f.prefsErr
+	}
+	if f.prefs != nil {
+		return *f.prefs, nil
+	}
+	return store.Preferences{EmailEnabled: true, PushEnabled: true}, nil
+}
+
+func (f *fakeStore) Skip(_ context.Context, _ string, reason string) error {
+	if f.skipErr != nil {
+		return f.skipErr
+	}
+	f.skipped = append(f.skipped, reason)
+	f.row.Status = store.StatusCancelled
 	return nil
 }
 
@@ -300,4 +323,63 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// A preferences read that fails is a recorded failed attempt: retried while
+// attempts remain, failed for good after the last, never left in processing.
+// Negative control: delivery.go returning `fmt.Errorf(...)` on the
+// GetPreferences error instead of `w.finish(...)` records no attempt here.
+func TestDeliverPreferencesReadErrorIsAFailedAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		attempt int
+		want    store.Status
+	}{{1, store.StatusPending}, {EmailMaxAttempts, store.StatusFailed}} {
+		st, m := pending(), &fakeMailer{}
+		user := "user-1"
+		st.row.UserID, st.row.Attempts = &user, tc.attempt-1
+		st.prefsErr = errors.New("connection refused")
+		w, _ := newWorker(st, m)
+		err := w.Work(context.Background(), job(tc.attempt))
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("attempt %d: Work = %v, want the preferences error", tc.attempt, err)
+		}
+		if len(m.sent) != 0 {
+			t.Fatalf("attempt %d: sent %d mails without knowing the preferences", tc.attempt, len(m.sent))
+		}
+		if len(st.attempts) != 1 || st.attempts[0].NextStatus != tc.want || st.attempts[0].Err == nil {
+			t.Fatalf("attempt %d: recorded %+v, want one failed attempt with next status %s", tc.attempt, st.attempts, tc.want)
+		}
+		if st.row.Status != tc.want {
+			t.Fatalf("attempt %d: notification %s, want %s", tc.attempt, st.row.Status, tc.want)
+		}
+	}
+}
+
+// A blocked delivery whose skip cannot be written is a recorded failed
+// attempt (retried, then failed for good), not a row left in processing; a
+// skip that is written sends nothing and records no attempt. Negative
+// control: delivery.go returning `fmt.Errorf("skip notification ...")` on
+// the Skip error instead of `w.finish(...)` records no attempt here.
+func TestDeliverBlockedSkip(t *testing.T) {
+	user := "user-1"
+	blocked := store.Preferences{Stored: true, EmailEnabled: false, PushEnabled: true, Timezone: "UTC"}
+
+	st, m := pending(), &fakeMailer{}
+	st.row.UserID, st.prefs = &user, &blocked
+	w, _ := newWorker(st, m)
+	if err := w.Work(context.Background(), job(1)); err != nil || len(st.skipped) != 1 || len(st.attempts) != 0 || len(m.sent) != 0 {
+		t.Fatalf("blocked: Work = %v, skipped %v, attempts %d, sent %d", err, st.skipped, len(st.attempts), len(m.sent))
+	}
+
+	st, m = pending(), &fakeMailer{}
+	st.row.UserID, st.prefs, st.row.Attempts = &user, &blocked, EmailMaxAttempts-1
+	st.skipErr = errors.New("disk I/O error")
+	w, _ = newWorker(st, m)
+	if err := w.Work(context.Background(), job(EmailMaxAttempts)); err == nil || !strings.Contains(err.Error(), "disk I/O error") {
+		t.Fatalf("skip failing: Work = %v, want the skip error", err)
+	}
+	if len(m.sent) != 0 || len(st.attempts) != 1 || st.attempts[0].NextStatus != store.StatusFailed || st.row.Status != store.StatusFailed {
+		t.Fatalf("skip failing on the last attempt: sent %d, attempts %+v, status %s; want one failed attempt, no mail",
+			len(m.sent), st.attempts, st.row.Status)
+	}
 }

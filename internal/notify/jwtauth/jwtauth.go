@@ -187,7 +187,11 @@ func (v *Verifier) checkLive(ctx context.Context, tok, sub string) error {
 		return fmt.Errorf("%w: validate: %v", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 500 {
+	// /validate answers 200 with its verdict for every token, a garbage one
+	// included (contract §2.2). Any other status (a 429 or 404 from a proxy or
+	// a wrong MANA_AUTH_URL) is no verdict: 503, not a 401 that tells the
+	// client its session ended.
+	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%w: validate: status %d", ErrUnavailable, resp.StatusCode)
 	}
 	var out struct {
@@ -195,9 +199,6 @@ func (v *Verifier) checkLive(ctx context.Context, tok, sub string) error {
 		Payload struct {
 			Sub string `json:"sub"`
 		} `json:"payload"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		return ErrInvalid
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
 		return fmt.Errorf("%w: decode validate answer: %v", ErrUnavailable, err)

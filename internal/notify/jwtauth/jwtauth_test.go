@@ -15,10 +15,12 @@ import (
 )
 
 type fakeAuth struct {
-	keys      map[string]ed25519.PrivateKey
-	revoked   atomic.Bool
-	jwksCalls atomic.Int32
-	srv       *httptest.Server
+	keys    map[string]ed25519.PrivateKey
+	revoked atomic.Bool
+	// validateStatus, when set, is the status /validate answers instead of its verdict.
+	validateStatus atomic.Int32
+	jwksCalls      atomic.Int32
+	srv            *httptest.Server
 }
 
 func newFakeAuth(t *testing.T) *fakeAuth {
@@ -37,6 +39,10 @@ func newFakeAuth(t *testing.T) *fakeAuth {
 		case "/api/v1/auth/validate":
 			var in struct{ Token string }
 			_ = json.NewDecoder(r.Body).Decode(&in)
+			if st := f.validateStatus.Load(); st != 0 {
+				w.WriteHeader(int(st))
+				return
+			}
 			if f.revoked.Load() {
 				_ = json.NewEncoder(w).Encode(map[string]any{"valid": false})
 				return
@@ -134,5 +140,21 @@ func TestAuthDownFailsClosed(t *testing.T) {
 	v := New(url, http.DefaultClient, time.Second)
 	if _, err := v.Authenticate(context.Background(), tok); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err %v, want ErrUnavailable", err)
+	}
+}
+
+// A /validate answer other than 200 carries no verdict: ErrUnavailable (503),
+// never ErrInvalid (401, "your session ended"). Negative control: the old
+// `if resp.StatusCode >= 500` check with `if resp.StatusCode != http.StatusOK
+// { return ErrInvalid }` fails this for 404 and 429.
+func TestValidateWithoutVerdictIsUnavailable(t *testing.T) {
+	for _, status := range []int{http.StatusNotFound, http.StatusTooManyRequests, http.StatusBadGateway} {
+		f := newFakeAuth(t)
+		f.validateStatus.Store(int32(status))
+		tok := mint(t, f.keys["k1"], "EdDSA", "k1", time.Now().Add(time.Minute))
+		v := New(f.srv.URL, http.DefaultClient, time.Second)
+		if _, err := v.Authenticate(context.Background(), tok); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("validate answering %d: err %v, want ErrUnavailable", status, err)
+		}
 	}
 }

@@ -178,18 +178,26 @@ func attrValue(attrs, key string) string {
 }
 
 // skipRawText returns the index after the closing tag of name at or after i
-// (its content is not displayable text), or len(s) when it is unclosed.
+// (its content is not displayable text), or len(s) when it is unclosed. It
+// compares in place: lower-casing the rest of s for each such element made
+// a body of many <title></title> quadratic (about 25 s for 1 MiB), and
+// lower-casing can change byte lengths ("İ" → "i̇", invalid UTF-8 → U+FFFD),
+// which put the returned index off from s.
 func skipRawText(s string, i int, name string) int {
-	lower := strings.ToLower(s[i:])
-	end := strings.Index(lower, "</"+name)
-	if end < 0 {
-		return len(s)
+	for j := i; ; {
+		k := strings.Index(s[j:], "</")
+		if k < 0 {
+			return len(s)
+		}
+		j += k + 2
+		if len(s)-j >= len(name) && strings.EqualFold(s[j:j+len(name)], name) {
+			gt := strings.IndexByte(s[j:], '>')
+			if gt < 0 {
+				return len(s)
+			}
+			return j + gt + 1
+		}
 	}
-	gt := strings.IndexByte(lower[end:], '>')
-	if gt < 0 {
-		return len(s)
-	}
-	return i + end + gt + 1
 }
 
 // textWriter collapses whitespace as HTML rendering does and keeps at most

@@ -7,6 +7,7 @@ package render
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"strings"
@@ -55,8 +56,18 @@ func Render(subject, body string, html bool, data map[string]any) (Result, error
 	if err != nil {
 		return Result{}, err
 	}
+	// A template can print a NUL ({{printf "%c" 0}}) that no data check
+	// sees; Postgres cannot store it, so it is a render error, not a 500.
+	if strings.ContainsRune(r.Subject, 0) {
+		return Result{}, &Error{Part: "subject", Err: errNUL}
+	}
+	if strings.ContainsRune(r.Body, 0) {
+		return Result{}, &Error{Part: "body", Err: errNUL}
+	}
 	return r, nil
 }
+
+var errNUL = errors.New("rendered text contains a NUL character")
 
 // Template renders a stored template; email templates are HTML.
 func Template(t store.Template, data map[string]any) (Result, error) {

@@ -82,3 +82,19 @@ func TestCheckRejectsBrokenTemplates(t *testing.T) {
 		t.Errorf("valid template refused: %v", err)
 	}
 }
+
+// Guard: the NUL checks on the rendered subject and body. A template can
+// print a NUL itself; Postgres cannot store it (insert error: 500).
+// Negative control: without them both cases render without error.
+func TestRenderedNULRefused(t *testing.T) {
+	for name, c := range map[string]struct{ subject, body, part string }{
+		"subject":         {`a{{printf "%c" 0}}`, "b", "subject"},
+		"plain text body": {"s", `b{{printf "%c" 0}}`, "body"},
+	} {
+		_, err := Render(c.subject, c.body, false, nil)
+		var re *Error
+		if !errors.As(err, &re) || re.Part != c.part || !errors.Is(err, errNUL) {
+			t.Errorf("%s: err %v, want a render error of the %s", name, err, c.part)
+		}
+	}
+}

@@ -240,6 +240,24 @@ func (s *Store) Create(ctx context.Context, n NewNotification) (created Created,
 	return Created{ID: id}, nil
 }
 
+// NotificationOfExternalID returns the id of the notification that claimed
+// externalID, or ErrNotFound. A send asks it first, so that a repeat is
+// answered as the duplicate it is whatever has changed since (preferences,
+// templates), as the contract's send flow does; Create's claim stays the
+// guarantee under concurrency.
+func (s *Store) NotificationOfExternalID(ctx context.Context, externalID string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT notification_id::text FROM notify.idempotency_keys WHERE external_id = $1`,
+		externalID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up external id: %w", err)
+	}
+	return id, nil
+}
+
 // Job is the delivery job of the notification n stored as id.
 func (n NewNotification) Job(id string) Job {
 	j := Job{NotificationID: id, Channel: n.Channel, Priority: n.Priority}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,23 @@ func TestRedirectNotFollowed(t *testing.T) {
 	code, err := (&Sender{Client: NewClient(true), Secret: []byte("k")}).Send(context.Background(), Request{URL: srv.URL, Body: []byte("{}")})
 	if err == nil || code != http.StatusFound {
 		t.Fatalf("redirect: %d %v", code, err)
+	}
+}
+
+// Guard: isInternal's ranges. Negative control: without internalPrefixes the
+// CGNAT, 0/8 and reserved cases pass; without the nat64 branch the
+// 64:ff9b:: forms of loopback and metadata pass.
+func TestIsInternal(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1": true, "10.1.2.3": true, "172.16.0.1": true, "192.168.1.1": true, "169.254.169.254": true,
+		"::1": true, "fd00::1": true, "fe80::1": true, "::ffff:127.0.0.1": true, "0.0.0.0": true,
+		"0.1.2.3": true, "100.100.100.200": true, "100.64.0.1": true, "192.0.0.170": true, "198.18.0.1": true,
+		"240.0.0.1": true, "255.255.255.255": true, "64:ff9b::7f00:1": true, "64:ff9b::a9fe:a9fe": true,
+		"93.184.216.34": false, "1.1.1.1": false, "100.128.0.1": false, "2606:4700::1111": false,
+		"64:ff9b::5db8:d822": false,
+	} {
+		if got := isInternal(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("isInternal(%s) = %v, want %v", addr, got, want)
+		}
 	}
 }

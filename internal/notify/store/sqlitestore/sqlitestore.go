@@ -116,6 +116,21 @@ func (s *Store) Create(ctx context.Context, n store.NewNotification) (created st
 	return store.Created{ID: id}, nil
 }
 
+// NotificationOfExternalID returns the id of the notification that claimed
+// externalID, or store.ErrNotFound (see the Postgres store).
+func (s *Store) NotificationOfExternalID(ctx context.Context, externalID string) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT notification_id FROM notify_idempotency_keys WHERE external_id = ?`,
+		externalID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", store.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up external id: %w", err)
+	}
+	return id, nil
+}
+
 // encodeJSON is v as JSON text, or NULL when null is set.
 func encodeJSON(v any, null bool) (any, error) {
 	if null {

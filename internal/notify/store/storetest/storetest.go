@@ -22,6 +22,7 @@ import (
 // worker, the retry command and the start-up seeding use.
 type Store interface {
 	Create(ctx context.Context, n store.NewNotification) (store.Created, error)
+	NotificationOfExternalID(ctx context.Context, externalID string) (string, error)
 	Get(ctx context.Context, id string) (store.Notification, error)
 	Cancel(ctx context.Context, id string) error
 	List(ctx context.Context, status store.Status, limit int) ([]store.Notification, error)
@@ -247,6 +248,13 @@ func testExternalIDDedup(t *testing.T, st Store, jobs *jobs) {
 		if n := len(jobs.of(id)); n != 1 {
 			t.Fatalf("%d jobs for %s, want 1", n, id)
 		}
+		// The look-up a send makes first names the same notification.
+		if got, err := st.NotificationOfExternalID(ctx(t), ext); err != nil || got != id {
+			t.Fatalf("NotificationOfExternalID(%s) = %q, %v; want %s", ext, got, err, id)
+		}
+	}
+	if got, err := st.NotificationOfExternalID(ctx(t), unique("unused")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("NotificationOfExternalID of an unused key = %q, %v; want ErrNotFound", got, err)
 	}
 }
 
