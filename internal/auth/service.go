@@ -146,7 +146,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (Use
 		return User{}, ErrSignupLimit
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("register: %w", err)
+		return User{}, unavailable("register", err)
 	}
 	return u, nil
 }
@@ -214,7 +214,7 @@ func (s *Service) VerifyEmail(ctx context.Context, secret string, c Client) erro
 		return tx.InsertEvent(ctx, audit.Event{UserID: t.UserID, Type: audit.EmailVerified, IP: c.IP, UserAgent: c.UserAgent, Metadata: map[string]any{}})
 	})
 	if err != nil {
-		return fmt.Errorf("verify email: %w", err)
+		return unavailable("verify email", err)
 	}
 	return outcome
 }
@@ -251,7 +251,7 @@ func (s *Service) ResendVerification(ctx context.Context, rawEmail, rawCallback 
 		return s.issueVerification(ctx, tx, u, randid.Secret(), "resend", callback, now)
 	})
 	if err != nil {
-		return fmt.Errorf("resend verification: %w", err)
+		return unavailable("resend verification", err)
 	}
 	return nil
 }

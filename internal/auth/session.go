@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/mana/mana/internal/audit"
@@ -250,7 +249,7 @@ func (s *Service) MeData(ctx context.Context, p Principal) (AccountData, error) 
 		return AccountData{}, ErrUserNotFound
 	}
 	if err != nil {
-		return AccountData{}, fmt.Errorf("me/data: %w", err)
+		return AccountData{}, unavailable("me/data", err)
 	}
 	return d, nil
 }

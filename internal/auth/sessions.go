@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/mana/mana/internal/audit"
 )
@@ -36,7 +37,9 @@ func (s *Service) ListSessions(ctx context.Context, p Principal) ([]UserSession,
 // one). ErrSessionNotFound when the id is not a live session of the caller:
 // another user's session id is indistinguishable from an unknown one.
 func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID string, c Client) error {
-	if sessionID == "" || len(sessionID) > 64 {
+	// A NUL (%00 in the path) is no session id, and PostgreSQL would refuse
+	// it in a text parameter: answer 404 here, not 503 from the store.
+	if sessionID == "" || len(sessionID) > 64 || strings.ContainsRune(sessionID, 0) {
 		return ErrSessionNotFound
 	}
 	found := false

@@ -3,6 +3,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -55,7 +56,29 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, al
 	if err := json.Unmarshal(data, dst); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidJSON, err)
 	}
+	if hasNULEscape(data) {
+		// Valid JSON and valid UTF-8, but PostgreSQL refuses NUL in text and
+		// jsonb: let through, it becomes a 5xx there (and is stored on SQLite).
+		return fmt.Errorf("%w: a string contains the NUL character (\\u0000)", ErrInvalidJSON)
+	}
 	return nil
+}
+
+// hasNULEscape reports whether valid JSON data holds a \u0000 escape. JSON
+// has no raw control characters in strings and no backslash outside them, so
+// every backslash starts an escape; skipping the escaped character keeps an
+// escaped backslash followed by "u0000" (the text \u0000) from matching.
+func hasNULEscape(data []byte) bool {
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		if bytes.HasPrefix(data[i+1:], []byte("u0000")) {
+			return true
+		}
+		i++
+	}
+	return false
 }
 
 type ctxKey int

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"errors"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -49,5 +50,34 @@ func TestDecodeJSONLimits(t *testing.T) {
 	r = httptest.NewRequest("POST", "/", strings.NewReader(``))
 	if err := DecodeJSON(w, r, 50, &v, true); err != nil {
 		t.Fatalf("empty body with allowEmpty: %v", err)
+	}
+}
+
+// TestDecodeJSONRefusesNUL: a \u0000 escape is refused (PostgreSQL cannot
+// store NUL in text), the text \u0000 written with an escaped backslash is
+// not. Negative control: without the hasNULEscape check in DecodeJSON the
+// first two cases decode without error and this test fails.
+func TestDecodeJSONRefusesNUL(t *testing.T) {
+	cases := []struct {
+		body   string
+		refuse bool
+	}{
+		{`{"name":"a\u0000b"}`, true},
+		{`{"a\u0000":"x","b":"\\"}`, true},
+		{`{"name":"a\\u0000b"}`, false},
+		{`{"name":"a\\\\u0000b"}`, false},
+		{`{"name":"a\\\u0000b"}`, true},
+		{`{"name":"\u0001 \"u0000\""}`, false},
+	}
+	for _, c := range cases {
+		var v map[string]any
+		r := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+		err := DecodeJSON(httptest.NewRecorder(), r, 1<<10, &v, false)
+		if c.refuse && !errors.Is(err, ErrInvalidJSON) {
+			t.Errorf("%s: want ErrInvalidJSON, got %v (decoded %q)", c.body, err, v)
+		}
+		if !c.refuse && err != nil {
+			t.Errorf("%s: refused: %v", c.body, err)
+		}
 	}
 }

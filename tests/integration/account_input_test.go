@@ -3,8 +3,6 @@
 package integration
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,21 +11,8 @@ import (
 // rawPost sends a body as-is (possibly not JSON, possibly huge).
 func rawPost(t *testing.T, u string, body []byte, headers ...string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	r := sendRaw(t, http.MethodPost, u, string(body), headers...)
+	return r.Status, string(r.Body)
 }
 
 // TestAccountBadInput: malformed, oversized and out-of-range input to the

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Failure injection with the real database: a trigger, scoped to one test's
@@ -104,21 +105,50 @@ func TestAttemptWriteFailureFailsClosed(t *testing.T) {
 	loginOK(t, authURL, u)
 }
 
-// Guard: registration, its REGISTER event and its outbox mail commit together.
-// Negative control: ignoring the error of the REGISTER InsertEvent in
-// auth.Service.Register answers 200 with a user, a mail job and no audit row.
+// Guard: registration, its REGISTER event and its outbox mail commit together,
+// and a failed write answers 503 SERVICE_UNAVAILABLE like every other route
+// whose store or audit write fails (not a 500 "unexpected error").
+// Negative controls: ignoring the error of the REGISTER InsertEvent in
+// auth.Service.Register answers 200 with a user, a mail job and no audit row;
+// wrapping the transaction's error without auth.ErrUnavailable answers 500 INTERNAL.
 func TestRegisterAuditFailureWritesNothing(t *testing.T) {
 	email := uniqueEmail("register-audit-fail")
 	sabotage(t, email, "events")
 
 	r := postJSON(t, authURL+"/api/v1/auth/register", map[string]any{"email": email, "password": testPassword, "name": "X"})
-	if r.Status < 500 {
-		t.Fatalf("register with a failing audit write answered %s", r)
+	if r.Status != http.StatusServiceUnavailable || jstr(r.JSON, "code") != "SERVICE_UNAVAILABLE" {
+		t.Fatalf("register with a failing audit write: want 503 SERVICE_UNAVAILABLE, got %s", r)
 	}
 	if n := queryInt(t, `SELECT count(*) FROM auth.users WHERE email = $1`, email); n != 0 {
 		t.Fatalf("users rows = %d, want 0", n)
 	}
 	if n := countMailJobs(t, email); n != 0 {
 		t.Fatalf("mail jobs = %d, want 0", n)
+	}
+}
+
+// Guard: a verification link whose EMAIL_VERIFIED event cannot be written
+// answers 503 SERVICE_UNAVAILABLE (not a redirect, not a 500), leaves the
+// account unverified and the link unused: it works once writes work again.
+// Negative control: wrapping the transaction's error in auth.Service.VerifyEmail
+// without auth.ErrUnavailable answers 500 INTERNAL and this test fails.
+func TestVerifyEmailAuditFailureIs503(t *testing.T) {
+	u := register(t, authURL, uniqueEmail("verify-audit-fail"))
+	link := verifyURL(t, waitForMail(t, u.Email, 1, 30*time.Second))
+	sabotage(t, u.Email, "events")
+
+	r := getJSON(t, link)
+	if r.Status != http.StatusServiceUnavailable || jstr(r.JSON, "code") != "SERVICE_UNAVAILABLE" {
+		t.Fatalf("verify link with a failing audit write: want 503 SERVICE_UNAVAILABLE, got %s", r)
+	}
+	if emailVerified(t, u.ID) {
+		t.Fatal("the email was marked verified although its audit row was refused")
+	}
+	if _, err := db.Exec(context.Background(), `DELETE FROM public.it_sabotage WHERE email = $1`, u.Email); err != nil {
+		t.Fatal(err)
+	}
+	expectStatus(t, getJSON(t, link), http.StatusFound)
+	if !emailVerified(t, u.ID) {
+		t.Fatal("the link did not verify once the audit write worked again")
 	}
 }

@@ -6,12 +6,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -170,24 +167,5 @@ func randomKey(t testing.TB) []byte {
 // postRaw posts body exactly as given (for malformed JSON).
 func postRaw(t testing.TB, u, body string, headers ...string) *response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &response{Method: http.MethodPost, URL: u, Status: resp.StatusCode, Header: resp.Header, Body: raw}
-	_ = json.Unmarshal(raw, &out.JSON) // JSON stays nil when the body is not an object
-	return out
+	return sendRaw(t, http.MethodPost, u, body, headers...)
 }

@@ -30,6 +30,18 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	// A panic in fn (recovered further up by the HTTP layer, which keeps
+	// serving) must not leave the transaction open: it would keep its pooled
+	// connection, its row locks and its advisory locks (a login lock blocks
+	// every later login of that email) for the life of the process.
+	defer func() {
+		if p := recover(); p != nil {
+			if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+				panic(fmt.Errorf("%v (and rollback: %w)", p, rbErr))
+			}
+			panic(p)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		if rbErr := tx.Rollback(ctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
 			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))

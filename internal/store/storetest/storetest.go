@@ -134,6 +134,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"Outbox", testOutbox},
 		{"DeleteAccount", testDeleteAccount},
 		{"AccountLifecycle", testAccountLifecycle},
+		{"PanicRollsBack", testPanicRollsBack},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend(t)) })

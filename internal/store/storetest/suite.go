@@ -403,3 +403,54 @@ func testDeleteAccount(t *testing.T, b Backend) {
 		t.Fatalf("mail jobs to the deleted address: %d (%v), want only the deletion notice", len(mails), err)
 	}
 }
+
+// testPanicRollsBack: a panic inside a transaction (recovered further up by
+// the HTTP layer, which keeps serving) rolls it back and releases what it
+// held: its rows are not committed, its connection goes back, and the
+// per-email login lock it took is free, so the next login of that email is
+// decided instead of waiting for ever.
+// Negative control: without the recover-and-rollback in the store's inTx
+// (internal/store/pg/vault.go, internal/store/sqlite/sqlite.go) the second
+// transaction waits until its deadline: "context deadline exceeded".
+func testPanicRollsBack(t *testing.T, b Backend) {
+	email := newEmail("panic")
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not propagate")
+			}
+		}()
+		ctx, cancel := background()
+		defer cancel()
+		err := b.Store.InTx(ctx, func(tx auth.Tx) error {
+			if err := tx.LockLogin(ctx, email); err != nil {
+				return err
+			}
+			if err := tx.InsertFailedAttempt(ctx, email, ""); err != nil {
+				return err
+			}
+			panic("storetest: panic inside a transaction")
+		})
+		t.Errorf("InTx returned %v instead of panicking", err)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var recent []time.Time
+	err := b.Store.InTx(ctx, func(tx auth.Tx) error {
+		if err := tx.LockLogin(ctx, email); err != nil {
+			return err
+		}
+		var err error
+		recent, err = tx.RecentFailures(ctx, email, time.Now().Add(-time.Hour), 10)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("transaction after a panic: %v", err)
+	}
+	if len(recent) != 0 {
+		t.Fatalf("the panicking transaction's attempt row was committed: %d rows", len(recent))
+	}
+	if n := must(t, "failed attempts")(b.Inspect.FailedAttempts(ctx, email)); n != 0 {
+		t.Fatalf("failed attempts = %d after a panic, want 0", n)
+	}
+}
