@@ -44,8 +44,32 @@ type Client struct {
 	HTTP        *http.Client
 }
 
-// Send posts msgs in one request and returns one ticket per message, in order.
+// MaxPerRequest is the most messages Expo accepts in one request; larger
+// requests are refused whole.
+const MaxPerRequest = 100
+
+// Send posts msgs in requests of at most MaxPerRequest and returns one ticket
+// per message, in order. When a later request fails, the error is returned
+// and the whole send is retried by the caller: devices of earlier requests
+// may then get the message twice (Expo has no idempotency key).
 func (c *Client) Send(ctx context.Context, msgs []Message) ([]Ticket, error) {
+	tickets := make([]Ticket, 0, len(msgs))
+	for start := 0; start < len(msgs); start += MaxPerRequest {
+		chunk := msgs[start:min(start+MaxPerRequest, len(msgs))]
+		got, err := c.send(ctx, chunk)
+		if err != nil {
+			if start > 0 {
+				return nil, fmt.Errorf("messages %d..%d of %d (earlier ones were sent): %w", start+1, start+len(chunk), len(msgs), err)
+			}
+			return nil, err
+		}
+		tickets = append(tickets, got...)
+	}
+	return tickets, nil
+}
+
+// send posts one request of at most MaxPerRequest messages.
+func (c *Client) send(ctx context.Context, msgs []Message) ([]Ticket, error) {
 	body, err := json.Marshal(msgs)
 	if err != nil {
 		return nil, fmt.Errorf("encode push messages: %w", err)
