@@ -88,19 +88,30 @@ func (a *api) listTemplates(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"templates": out})
 }
 
+// templateOr404 reads one template for the operation op ("get",
+// "preview"), answering 404 when there is none and 500 when the read fails;
+// ok is false when an answer was written.
+func (a *api) templateOr404(w http.ResponseWriter, r *http.Request, slug, locale, op string) (store.Template, bool) {
+	t, err := a.Store.GetTemplate(r.Context(), slug, locale)
+	if errors.Is(err, store.ErrTemplateNotFound) {
+		writeError(w, r, templateNotFound("template not found"))
+		return store.Template{}, false
+	}
+	if err != nil {
+		a.internalError(w, r, op+" template", "failed to "+op+" template", err)
+		return store.Template{}, false
+	}
+	return t, true
+}
+
 func (a *api) getTemplate(w http.ResponseWriter, r *http.Request) {
 	slug, locale, e := slugAndLocale(r)
 	if e != nil {
 		writeError(w, r, e)
 		return
 	}
-	t, err := a.Store.GetTemplate(r.Context(), slug, locale)
-	if errors.Is(err, store.ErrTemplateNotFound) {
-		writeError(w, r, templateNotFound("template not found"))
-		return
-	}
-	if err != nil {
-		a.internalError(w, r, "get template", "failed to get template", err)
+	t, ok := a.templateOr404(w, r, slug, locale, "get")
+	if !ok {
 		return
 	}
 	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"template": templateToJSON(t)})
@@ -282,13 +293,8 @@ func (a *api) previewTemplate(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, maxBodyBytes, &req, true) {
 		return
 	}
-	t, err := a.Store.GetTemplate(r.Context(), slug, locale)
-	if errors.Is(err, store.ErrTemplateNotFound) {
-		writeError(w, r, templateNotFound("template not found"))
-		return
-	}
-	if err != nil {
-		a.internalError(w, r, "preview template", "failed to preview template", err)
+	t, ok := a.templateOr404(w, r, slug, locale, "preview")
+	if !ok {
 		return
 	}
 	out, err := render.Template(t, req.Data)
