@@ -1,15 +1,22 @@
-// Command mana is the one binary of Mana Auth: `mana serve auth`, `mana serve
-// notify` and the operator commands. This file is wiring only.
+// Command mana is the one binary of Mana Auth: `mana serve` (both services
+// in one process), `mana serve auth`, `mana serve notify` and the operator
+// commands. It parses the command line and hands over to internal/app;
+// nothing here runs per request.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/mana/mana/internal/app"
+	"github.com/mana/mana/internal/config"
 )
 
 const usage = `usage:
@@ -54,13 +61,13 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	switch args[0] {
 	case "serve":
 		if len(args) < 2 {
-			return serveAll(ctx, log, os.LookupEnv, func(block string) { fmt.Fprintln(os.Stderr, block) })
+			return app.ServeAll(ctx, log, os.LookupEnv, func(block string) { fmt.Fprintln(os.Stderr, block) })
 		}
 		switch args[1] {
 		case "auth":
-			return serveAuth(ctx, log, os.LookupEnv)
+			return app.ServeAuth(ctx, log, os.LookupEnv)
 		case "notify":
-			return serveNotify(ctx, log, os.LookupEnv)
+			return app.ServeNotify(ctx, log, os.LookupEnv)
 		}
 		return usageError("unknown service " + args[1])
 	case "migrate":
@@ -76,4 +83,42 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return nil
 	}
 	return usageError("unknown command " + args[0])
+}
+
+// migrateCmd is `mana migrate [up|status]`.
+func migrateCmd(ctx context.Context, out io.Writer, look config.Lookup, args []string) error {
+	sub := "up"
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	err := app.Migrate(ctx, out, look, sub)
+	if errors.Is(err, app.ErrUnknownSubcommand) {
+		return usageError("unknown migrate subcommand " + sub)
+	}
+	return err
+}
+
+// kekCmd is `mana kek rotate [-batch N]`.
+func kekCmd(ctx context.Context, out io.Writer, look config.Lookup, args []string) error {
+	if len(args) == 0 || args[0] != "rotate" {
+		return usageError("kek needs a subcommand: rotate")
+	}
+	fs := flag.NewFlagSet("kek rotate", flag.ContinueOnError)
+	fs.SetOutput(out)
+	batch := fs.Int("batch", 500, "users per transaction")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError(err.Error())
+	}
+	if *batch < 1 || *batch > 10000 {
+		return usageError("-batch must be between 1 and 10000")
+	}
+	return app.RotateKEK(ctx, out, look, *batch)
+}
+
+// notifyCmd is `mana notify retry <id>`: re-drive one failed notification.
+func notifyCmd(ctx context.Context, out io.Writer, look config.Lookup, args []string) error {
+	if len(args) != 2 || args[0] != "retry" {
+		return usageError("usage: mana notify retry <notification-id>")
+	}
+	return app.RetryNotification(ctx, out, look, args[1])
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/mana/mana/internal/config"
@@ -53,13 +52,9 @@ func probeTarget(look config.Lookup, args []string) (string, error) {
 	default:
 		return "", usageError("probe takes at most one URL")
 	}
-	port := 3001
-	if v, ok := look("PORT"); ok && v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 1 || p > 65535 {
-			return "", fmt.Errorf("PORT: %q is not a port number", v)
-		}
-		port = p
+	port, err := config.ProbePort(look)
+	if err != nil {
+		return "", err
 	}
 	return fmt.Sprintf("http://127.0.0.1:%d/health", port), nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Lookup reads one variable; os.LookupEnv in production, a map in tests.
@@ -54,6 +55,10 @@ type Auth struct {
 	PasswordMinLength int
 	// MaxDailySignups caps registrations per UTC day; 0 = unlimited (contract §3.3).
 	MaxDailySignups int
+	// BetterAuthSecret opens the JWT signing keys the old service stored
+	// (BETTER_AUTH_SECRET). It is the raw value, not trimmed: the old
+	// service derived its key from the exact bytes.
+	BetterAuthSecret string
 }
 
 // Notify is mana-notify's configuration.
@@ -80,6 +85,12 @@ type Notify struct {
 	ExpoAccessToken     string
 	// Max attempts per channel, the first included (contract §7.4 defaults).
 	EmailMaxAttempts, PushMaxAttempts, WebhookMaxAttempts int
+	// First retry delay per channel; each retry doubles it
+	// (NOTIFY_EMAIL_RETRY_BASE, NOTIFY_PUSH_RETRY_BASE, NOTIFY_WEBHOOK_RETRY_BASE).
+	EmailRetryBase, PushRetryBase, WebhookRetryBase time.Duration
+	// JWKSRefetchInterval bounds the JWKS refetches that unknown kids cause
+	// (NOTIFY_JWKS_REFETCH_INTERVAL).
+	JWKSRefetchInterval time.Duration
 }
 
 // reader collects every problem so that one start shows all of them.
@@ -148,6 +159,20 @@ func (r *reader) integer(name string, def, min int) int {
 		return def
 	}
 	return n
+}
+
+// duration reads a positive Go duration such as 5s or 500ms.
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.fail(name, "must be a positive Go duration such as 5s or 500ms, got %q", v)
+		return def
+	}
+	return d
 }
 
 func (r *reader) boolean(name string, def bool) bool {
@@ -238,6 +263,10 @@ func LoadAuth(look Lookup) (Auth, error) {
 		r.fail("MANA_PASSWORD_MIN_LENGTH", "must be at most 128 (the maximum password length)")
 	}
 	c.MaxDailySignups = r.integer("MAX_DAILY_SIGNUPS", 0, 0)
+	// Raw, unlike every other variable: trimming would change the key.
+	if v, ok := r.look("BETTER_AUTH_SECRET"); ok {
+		c.BetterAuthSecret = v
+	}
 
 	kek := r.secret("MANA_AUTH_KEK")
 	switch {
@@ -340,5 +369,9 @@ func LoadNotify(look Lookup) (Notify, error) {
 	c.EmailMaxAttempts = r.integer("NOTIFY_EMAIL_MAX_ATTEMPTS", 3, 1)
 	c.PushMaxAttempts = r.integer("NOTIFY_PUSH_MAX_ATTEMPTS", 3, 1)
 	c.WebhookMaxAttempts = r.integer("NOTIFY_WEBHOOK_MAX_ATTEMPTS", 5, 1)
+	c.EmailRetryBase = r.duration("NOTIFY_EMAIL_RETRY_BASE", 5*time.Second)
+	c.PushRetryBase = r.duration("NOTIFY_PUSH_RETRY_BASE", time.Second)
+	c.WebhookRetryBase = r.duration("NOTIFY_WEBHOOK_RETRY_BASE", 3*time.Second)
+	c.JWKSRefetchInterval = r.duration("NOTIFY_JWKS_REFETCH_INTERVAL", 10*time.Second)
 	return c, r.err()
 }

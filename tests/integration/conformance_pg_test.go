@@ -11,8 +11,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/mana/mana/internal/migrate"
-	"github.com/mana/mana/internal/outbox"
 	"github.com/mana/mana/internal/store/pg"
 	"github.com/mana/mana/internal/store/storetest"
 )
@@ -25,13 +23,13 @@ import (
 // the inspector counts.
 func TestConformancePostgres(t *testing.T) {
 	// An insert-only client: no queues, no workers of its own.
-	jobs, err := river.NewClient(riverpgxv5.New(db), &river.Config{Schema: migrate.RiverSchema})
+	jobs, err := river.NewClient(riverpgxv5.New(db), &river.Config{Schema: pg.RiverSchema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := pg.New(db, outbox.NewEnqueuer(jobs).Enqueue)
+	store := pg.NewAuthStore(db, jobs)
 	ring := stackRing(t)
-	storetest.Run(t, func(*testing.T) storetest.Backend {
+	storetest.RunAuth(t, func(*testing.T) storetest.Backend {
 		return storetest.Backend{Store: store, Keys: store, Vaults: pg.NewVaultStore(db), Inspect: pgInspector{}, Ring: ring}
 	})
 }
@@ -58,7 +56,7 @@ func (i pgInspector) Events(ctx context.Context, userID, email, eventType string
 }
 
 func (pgInspector) Mail(ctx context.Context, to string) ([]string, error) {
-	rows, err := db.Query(ctx, `SELECT args->>'html' FROM `+migrate.RiverSchema+`.river_job
+	rows, err := db.Query(ctx, `SELECT args->>'html' FROM `+pg.RiverSchema+`.river_job
 		WHERE kind = 'auth_mail' AND args->>'to' = $1 ORDER BY id`, to)
 	if err != nil {
 		return nil, fmt.Errorf("read mail jobs: %w", err)

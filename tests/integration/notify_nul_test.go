@@ -16,7 +16,7 @@ import (
 // therefore be refused with a 400 before the database sees it, never answered
 // 500. A JSON body carrying a "\u0000" escape is refused whole by
 // httpx.DecodeJSON (400 INVALID_BODY, batch included); NUL arriving another
-// way (path, query, the in-process Embedded.Send of `mana serve`, a template
+// way (path, query, the in-process notify.Service.Accept of `mana serve`, a template
 // that prints one) meets the field checks (400 VALIDATION, 422 at render).
 // Negative control: without the check in httpx.DecodeJSON the body cases
 // reach the field checks of request.go/templates.go/users.go (unit-tested in
@@ -74,7 +74,7 @@ func TestNotifyNULIsRefused(t *testing.T) {
 	}
 
 	// A template can print a NUL itself; the send answers 422, not 500.
-	// Negative control: without the NUL checks of render.Render the send
+	// Negative control: without the NUL checks of notify.Render the send
 	// answers 500 INTERNAL.
 	t.Run("template that prints a NUL", func(t *testing.T) {
 		slug := fmt.Sprintf("it-nul-print-%d", time.Now().UnixNano())

@@ -8,13 +8,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mana/mana/internal/notify/store"
-	"github.com/mana/mana/internal/notify/store/storetest"
+	"github.com/mana/mana/internal/notify"
+	"github.com/mana/mana/internal/notify/delivery"
+	"github.com/mana/mana/internal/store/pg"
+	"github.com/mana/mana/internal/store/storetest"
 )
 
 // TestNotifyStoreConformancePostgres runs the notify store's conformance
-// suite (internal/notify/store/storetest) against the stack's Postgres; the
-// same suite runs on SQLite in internal/notify/store/sqlitestore. Jobs are
+// suite (internal/store/storetest) against the stack's Postgres; the
+// same suite runs on SQLite in internal/store/sqlite. Jobs are
 // recorded, not inserted into River, so the running notify service never
 // delivers these rows.
 func TestNotifyStoreConformancePostgres(t *testing.T) {
@@ -30,7 +32,7 @@ func TestNotifyStoreConformancePostgres(t *testing.T) {
 			t.Errorf("clean up templates: %v", err)
 		}
 	})
-	storetest.Run(t, func(t *testing.T, enqueue storetest.Enqueue) storetest.Store {
-		return store.New(db, func(ctx context.Context, _ pgx.Tx, j store.Job) error { return enqueue(ctx, j) })
+	storetest.RunNotify(t, func(t *testing.T, rec *storetest.JobRecorder) notify.Store {
+		return pg.NewNotifyStore(db, storetest.Inserter[pgx.Tx](rec), delivery.DefaultPolicies())
 	})
 }

@@ -47,7 +47,7 @@ func loginFrom(t testing.TB, ip, email, password string) *response {
 // One client sprays one password over many accounts (ASVS LK-09): after the
 // limit it gets 429 RATE_LIMITED with Retry-After, one audit row records it,
 // and other clients are unaffected.
-// Negative control: serving mux without api.RateLimited (cmd/mana/auth.go)
+// Negative control: serving mux without api.RateLimited (internal/app/auth.go, authPart.handler)
 // makes every attempt answer 401 and this test fails at attempt 21.
 func TestRateLimitStopsPasswordSpraying(t *testing.T) {
 	ip := testClientIP(t)

@@ -24,7 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mana/mana/internal/store/sqlitedb"
+	"github.com/mana/mana/internal/store/sqlite"
 )
 
 // The tests in this file start `mana serve` (auth and notify in one
@@ -418,7 +418,7 @@ func pendingAttempts(t *testing.T, database, dataDir, recipient string) (int, er
 			`SELECT attempts FROM notify.notifications WHERE recipient = $1 AND status = 'pending'`, recipient).Scan(&attempts)
 		return attempts, err
 	}
-	db, err := sqlitedb.Open(context.Background(), filepath.Join(dataDir, "mana.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(dataDir, "mana.db"))
 	if err != nil {
 		return 0, err
 	}

@@ -13,13 +13,13 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/mana/mana/internal/notify"
+
 	"github.com/riverqueue/river"
 
 	"github.com/mana/mana/internal/notify/mailer"
 	"github.com/mana/mana/internal/notify/metrics"
-	"github.com/mana/mana/internal/notify/prefs"
 	"github.com/mana/mana/internal/notify/push"
-	"github.com/mana/mana/internal/notify/store"
 	"github.com/mana/mana/internal/notify/webhook"
 )
 
@@ -48,24 +48,24 @@ type Policy struct {
 }
 
 // Policies are the retry rules of every channel.
-type Policies map[store.Channel]Policy
+type Policies map[notify.Channel]Policy
 
 // DefaultPolicies are the contract's (§7.4): email 3 attempts from 5 s, push
 // 3 from 1 s, webhook 5 from 3 s.
 func DefaultPolicies() Policies {
 	return Policies{
-		store.ChannelEmail:   {MaxAttempts: EmailMaxAttempts, RetryBase: DefaultRetryBase},
-		store.ChannelPush:    {MaxAttempts: 3, RetryBase: time.Second},
-		store.ChannelWebhook: {MaxAttempts: 5, RetryBase: 3 * time.Second},
+		notify.ChannelEmail:   {MaxAttempts: EmailMaxAttempts, RetryBase: DefaultRetryBase},
+		notify.ChannelPush:    {MaxAttempts: 3, RetryBase: time.Second},
+		notify.ChannelWebhook: {MaxAttempts: 5, RetryBase: 3 * time.Second},
 	}
 }
 
 // QueueOf is the River queue of a channel.
-func QueueOf(c store.Channel) string {
+func QueueOf(c notify.Channel) string {
 	switch c {
-	case store.ChannelPush:
+	case notify.ChannelPush:
 		return PushQueue
-	case store.ChannelWebhook:
+	case notify.ChannelWebhook:
 		return WebhookQueue
 	}
 	return Queue
@@ -74,14 +74,14 @@ func QueueOf(c store.Channel) string {
 // Queues lists every queue mana-notify works.
 func Queues() []string { return []string{Queue, PushQueue, WebhookQueue} }
 
-func channelOfQueue(q string) store.Channel {
+func channelOfQueue(q string) notify.Channel {
 	switch q {
 	case PushQueue:
-		return store.ChannelPush
+		return notify.ChannelPush
 	case WebhookQueue:
-		return store.ChannelWebhook
+		return notify.ChannelWebhook
 	}
-	return store.ChannelEmail
+	return notify.ChannelEmail
 }
 
 // Args identify the notification to deliver. From and ReplyTo are read only
@@ -97,7 +97,7 @@ func (Args) Kind() string { return Kind }
 
 // InsertOpts are the options of a delivery job on channel c with the
 // notification's priority; scheduledAt zero means now.
-func (p Policies) InsertOpts(c store.Channel, prio store.Priority, scheduledAt time.Time) *river.InsertOpts {
+func (p Policies) InsertOpts(c notify.Channel, prio notify.Priority, scheduledAt time.Time) *river.InsertOpts {
 	pol := p.of(c)
 	return &river.InsertOpts{Queue: QueueOf(c), MaxAttempts: pol.MaxAttempts, ScheduledAt: scheduledAt,
 		Priority: RiverPriority(prio)}
@@ -105,19 +105,19 @@ func (p Policies) InsertOpts(c store.Channel, prio store.Priority, scheduledAt t
 
 // RiverPriority maps a notification priority onto River's 1 (first) … 4:
 // when a queue has a backlog, critical and high mail go out before bulk.
-func RiverPriority(p store.Priority) int {
+func RiverPriority(p notify.Priority) int {
 	switch p {
-	case store.PriorityCritical:
+	case notify.PriorityCritical:
 		return 1
-	case store.PriorityHigh:
+	case notify.PriorityHigh:
 		return 2
-	case store.PriorityLow:
+	case notify.PriorityLow:
 		return 4
 	}
 	return 3
 }
 
-func (p Policies) of(c store.Channel) Policy {
+func (p Policies) of(c notify.Channel) Policy {
 	if pol, ok := p[c]; ok && pol.MaxAttempts > 0 && pol.RetryBase > 0 {
 		return pol
 	}
@@ -126,16 +126,16 @@ func (p Policies) of(c store.Channel) Policy {
 
 // InsertOpts are the options of an immediate email job with the default policy.
 func InsertOpts() *river.InsertOpts {
-	return DefaultPolicies().InsertOpts(store.ChannelEmail, store.PriorityNormal, time.Time{})
+	return DefaultPolicies().InsertOpts(notify.ChannelEmail, notify.PriorityNormal, time.Time{})
 }
 
 // Store is the persistence the worker needs.
 type Store interface {
-	Claim(ctx context.Context, id string) (store.Notification, bool, error)
-	RecordAttempt(ctx context.Context, a store.Attempt) error
+	Claim(ctx context.Context, id string) (notify.Notification, bool, error)
+	RecordAttempt(ctx context.Context, a notify.Attempt) error
 	Skip(ctx context.Context, id, reason string) error
-	GetPreferences(ctx context.Context, userID string) (store.Preferences, error)
-	ListDevices(ctx context.Context, userID string) ([]store.Device, error)
+	GetPreferences(ctx context.Context, userID string) (notify.Preferences, error)
+	ListDevices(ctx context.Context, userID string) ([]notify.Device, error)
 	DeactivateToken(ctx context.Context, token string) error
 }
 
@@ -180,7 +180,7 @@ func NewWorker(st Store, ch Channels, met *metrics.Notify, log *slog.Logger, pol
 
 // Backoff is the wait after failed attempt number attempt (1-based) on
 // channel c: RetryBase × 2^(attempt-1), e.g. 5 s then 10 s for email.
-func (w *Worker) Backoff(c store.Channel, attempt int) time.Duration {
+func (w *Worker) Backoff(c notify.Channel, attempt int) time.Duration {
 	if attempt < 1 {
 		attempt = 1
 	}
@@ -197,14 +197,14 @@ func (w *Worker) NextRetry(job *river.Job[Args]) time.Time {
 }
 
 // nextStatus is the notification's state after an attempt.
-func nextStatus(sendErr error, attempt, maxAttempts int) store.Status {
+func nextStatus(sendErr error, attempt, maxAttempts int) notify.Status {
 	switch {
 	case sendErr == nil:
-		return store.StatusDelivered
+		return notify.StatusDelivered
 	case attempt >= maxAttempts:
-		return store.StatusFailed
+		return notify.StatusFailed
 	default:
-		return store.StatusPending
+		return notify.StatusPending
 	}
 }
 
@@ -222,7 +222,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	log := w.log.With("notification_id", id, "job_id", job.ID, "attempt", job.Attempt, "max_attempts", job.MaxAttempts)
 
 	n, claimed, err := w.store.Claim(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, notify.ErrNotFound) {
 		// Deleted after enqueueing: retrying cannot help.
 		log.Error("notification to deliver does not exist; cancelling its job", "err", err)
 		return river.JobCancel(fmt.Errorf("deliver notification %s: %w", id, err))
@@ -247,7 +247,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 			log.Error("read preferences for delivery", "err", err)
 			return w.finish(ctx, log, job, n, time.Now(), outcome{}, fmt.Errorf("read preferences: %w", err))
 		}
-		reason, err := prefs.Blocked(p, n.Channel, w.now())
+		reason, err := notify.Blocked(p, n.Channel, w.now())
 		if err != nil {
 			// An unusable stored setting must not silently allow or drop:
 			// the attempt fails visibly and is retried, then failed.
@@ -272,7 +272,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 }
 
 // finish records the attempt, counts it, and tells River what to do next.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, job *river.Job[Args], n store.Notification,
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, job *river.Job[Args], n notify.Notification,
 	start time.Time, out outcome, sendErr error) error {
 	id := n.ID
 	elapsed := time.Since(start)
@@ -281,11 +281,11 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, job *river.Job[Ar
 	next := nextStatus(sendErr, job.Attempt, job.MaxAttempts)
 	var permanent *permanentError
 	if errors.As(sendErr, &permanent) {
-		next = store.StatusFailed // retrying cannot fix the stored notification
+		next = notify.StatusFailed // retrying cannot fix the stored notification
 	}
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	recordErr := w.store.RecordAttempt(recordCtx, store.Attempt{
+	recordErr := w.store.RecordAttempt(recordCtx, notify.Attempt{
 		NotificationID: id, Number: n.Attempts, Channel: n.Channel,
 		Err: sendErr, Duration: elapsed, NextStatus: next, StatusCode: out.statusCode, ProviderID: out.providerID,
 	})
@@ -303,11 +303,11 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, job *river.Job[Ar
 	}
 
 	switch next {
-	case store.StatusDelivered:
+	case notify.StatusDelivered:
 		w.metrics.NotificationsSent.WithLabelValues(string(n.Channel), n.AppID).Inc()
 		log.Info("notification delivered", "channel", n.Channel, "duration_ms", elapsed.Milliseconds())
 		return nil
-	case store.StatusFailed:
+	case notify.StatusFailed:
 		log.Error("notification failed for good", "channel", n.Channel, "err", sendErr)
 		if permanent != nil {
 			w.metrics.NotificationsFailed.WithLabelValues(string(n.Channel), n.AppID, metrics.ErrorTypePermanent).Inc()
@@ -322,19 +322,19 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, job *river.Job[Ar
 	}
 }
 
-func (w *Worker) observe(c store.Channel, sendErr error, elapsed time.Duration) {
+func (w *Worker) observe(c notify.Channel, sendErr error, elapsed time.Duration) {
 	status := metrics.StatusSuccess
 	if sendErr != nil {
 		status = metrics.StatusFailed
 	}
 	switch c {
-	case store.ChannelEmail:
+	case notify.ChannelEmail:
 		w.metrics.EmailLatency.Observe(elapsed.Seconds())
 		w.metrics.EmailsSent.WithLabelValues(metrics.TemplateCustom, status).Inc()
-	case store.ChannelPush:
+	case notify.ChannelPush:
 		w.metrics.PushLatency.Observe(elapsed.Seconds())
 		w.metrics.PushSent.WithLabelValues("", status).Inc()
-	case store.ChannelWebhook:
+	case notify.ChannelWebhook:
 		w.metrics.WebhooksSent.WithLabelValues(status).Inc()
 	}
 }
@@ -347,7 +347,7 @@ func (e *permanentError) Error() string { return e.reason }
 // deliver sends n on its channel. A panic in a sender is turned into a
 // failed attempt (and logged with its stack) rather than left to unwind the
 // worker with the notification stuck in processing.
-func (w *Worker) deliver(ctx context.Context, n store.Notification, args Args) (out outcome, err error) {
+func (w *Worker) deliver(ctx context.Context, n notify.Notification, args Args) (out outcome, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			w.log.Error("panic while delivering notification", "notification_id", n.ID, "panic", fmt.Sprint(p),
@@ -356,11 +356,11 @@ func (w *Worker) deliver(ctx context.Context, n store.Notification, args Args) (
 		}
 	}()
 	switch n.Channel {
-	case store.ChannelEmail:
+	case notify.ChannelEmail:
 		return outcome{}, w.sendEmail(ctx, n, args)
-	case store.ChannelPush:
+	case notify.ChannelPush:
 		return w.sendPush(ctx, n)
-	case store.ChannelWebhook:
+	case notify.ChannelWebhook:
 		return w.sendWebhook(ctx, n)
 	}
 	return outcome{}, &permanentError{reason: fmt.Sprintf("unknown channel %q", n.Channel)}
@@ -373,7 +373,7 @@ func deref(s *string) string {
 	return *s
 }
 
-func (w *Worker) sendEmail(ctx context.Context, n store.Notification, args Args) error {
+func (w *Worker) sendEmail(ctx context.Context, n notify.Notification, args Args) error {
 	if deref(n.Recipient) == "" {
 		return &permanentError{reason: "notification has no recipient"}
 	}
@@ -388,7 +388,7 @@ func (w *Worker) sendEmail(ctx context.Context, n store.Notification, args Args)
 // sendPush sends to the recipient token, or to every active device of the
 // user. The attempt succeeds when at least one device accepted the message;
 // tokens Expo reports as unregistered are switched off.
-func (w *Worker) sendPush(ctx context.Context, n store.Notification) (outcome, error) {
+func (w *Worker) sendPush(ctx context.Context, n notify.Notification) (outcome, error) {
 	var tokens []string
 	if r := deref(n.Recipient); r != "" {
 		tokens = []string{r}
@@ -452,7 +452,7 @@ type WebhookPayload struct {
 	CreatedAt time.Time      `json:"createdAt"`
 }
 
-func (w *Worker) sendWebhook(ctx context.Context, n store.Notification) (outcome, error) {
+func (w *Worker) sendWebhook(ctx context.Context, n notify.Notification) (outcome, error) {
 	url := deref(n.Recipient)
 	if url == "" {
 		return outcome{}, &permanentError{reason: "notification has no webhook URL"}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mana/mana/internal/notify"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/riverqueue/river"
@@ -15,41 +17,40 @@ import (
 
 	"github.com/mana/mana/internal/notify/mailer"
 	"github.com/mana/mana/internal/notify/metrics"
-	"github.com/mana/mana/internal/notify/store"
 )
 
 const id = "0b9f5f4e-5f3e-4a43-9d6c-3f8f0c3e9a01"
 
 type fakeStore struct {
 	Store     // unused methods panic
-	row       store.Notification
+	row       notify.Notification
 	missing   bool
 	claimErr  error
 	recordErr error
 	prefsErr  error
-	prefs     *store.Preferences
+	prefs     *notify.Preferences
 	skipErr   error
 	skipped   []string
 	claims    []int
-	attempts  []store.Attempt
+	attempts  []notify.Attempt
 }
 
-func (f *fakeStore) Claim(_ context.Context, nid string) (store.Notification, bool, error) {
+func (f *fakeStore) Claim(_ context.Context, nid string) (notify.Notification, bool, error) {
 	if f.claimErr != nil {
-		return store.Notification{}, false, f.claimErr
+		return notify.Notification{}, false, f.claimErr
 	}
 	if f.missing || nid != f.row.ID {
-		return store.Notification{}, false, store.ErrNotFound
+		return notify.Notification{}, false, notify.ErrNotFound
 	}
-	if f.row.Status != store.StatusPending && f.row.Status != store.StatusProcessing {
+	if f.row.Status != notify.StatusPending && f.row.Status != notify.StatusProcessing {
 		return f.row, false, nil
 	}
-	f.row.Status, f.row.Attempts = store.StatusProcessing, f.row.Attempts+1
+	f.row.Status, f.row.Attempts = notify.StatusProcessing, f.row.Attempts+1
 	f.claims = append(f.claims, f.row.Attempts)
 	return f.row, true, nil
 }
 
-func (f *fakeStore) RecordAttempt(_ context.Context, a store.Attempt) error {
+func (f *fakeStore) RecordAttempt(_ context.Context, a notify.Attempt) error {
 	f.attempts = append(f.attempts, a)
 	if f.recordErr != nil {
 		return f.recordErr
@@ -58,14 +59,14 @@ func (f *fakeStore) RecordAttempt(_ context.Context, a store.Attempt) error {
 	return nil
 }
 
-func (f *fakeStore) GetPreferences(context.Context, string) (store.Preferences, error) {
+func (f *fakeStore) GetPreferences(context.Context, string) (notify.Preferences, error) {
 	if f.prefsErr != nil {
-		return store.Preferences{}, f.prefsErr
+		return notify.Preferences{}, f.prefsErr
 	}
 	if f.prefs != nil {
 		return *f.prefs, nil
 	}
-	return store.Preferences{EmailEnabled: true, PushEnabled: true}, nil
+	return notify.Preferences{EmailEnabled: true, PushEnabled: true}, nil
 }
 
 func (f *fakeStore) Skip(_ context.Context, _ string, reason string) error {
@@ -73,7 +74,7 @@ func (f *fakeStore) Skip(_ context.Context, _ string, reason string) error {
 		return f.skipErr
 	}
 	f.skipped = append(f.skipped, reason)
-	f.row.Status = store.StatusCancelled
+	f.row.Status = notify.StatusCancelled
 	return nil
 }
 
@@ -93,8 +94,8 @@ func (f *fakeMailer) Send(_ context.Context, e mailer.Email) error {
 
 func pending() *fakeStore {
 	subject, body, rcpt := "Betreff", "<p>Hallo</p>", "user@example.com"
-	return &fakeStore{row: store.Notification{ID: id, AppID: "mana-auth", Channel: store.ChannelEmail,
-		Subject: &subject, Body: &body, Recipient: &rcpt, Status: store.StatusPending}}
+	return &fakeStore{row: notify.Notification{ID: id, AppID: "mana-auth", Channel: notify.ChannelEmail,
+		Subject: &subject, Body: &body, Recipient: &rcpt, Status: notify.StatusPending}}
 }
 
 func job(attempt int) *river.Job[Args] {
@@ -113,22 +114,22 @@ func newWorker(st Store, m Mailer) (*Worker, *metrics.Notify) {
 func TestBackoff(t *testing.T) {
 	w, _ := newWorker(&fakeStore{}, &fakeMailer{})
 	for attempt, want := range map[int]time.Duration{1: 5 * time.Second, 2: 10 * time.Second, 3: 20 * time.Second, 0: 5 * time.Second} {
-		if got := w.Backoff(store.ChannelEmail, attempt); got != want {
+		if got := w.Backoff(notify.ChannelEmail, attempt); got != want {
 			t.Errorf("Backoff(%d) = %v, want %v", attempt, got, want)
 		}
 	}
 	// Contract §7.4: push 1 s, 2 s; webhook 3, 6, 12, 24 s.
-	if w.Backoff(store.ChannelPush, 2) != 2*time.Second || w.Backoff(store.ChannelWebhook, 4) != 24*time.Second {
-		t.Errorf("push/webhook backoff %v %v", w.Backoff(store.ChannelPush, 2), w.Backoff(store.ChannelWebhook, 4))
+	if w.Backoff(notify.ChannelPush, 2) != 2*time.Second || w.Backoff(notify.ChannelWebhook, 4) != 24*time.Second {
+		t.Errorf("push/webhook backoff %v %v", w.Backoff(notify.ChannelPush, 2), w.Backoff(notify.ChannelWebhook, 4))
 	}
 	// The base is configurable (NOTIFY_EMAIL_RETRY_BASE); a zero policy
 	// falls back to the default rather than retrying at once forever.
 	w = NewWorker(&fakeStore{}, Channels{}, metrics.New(), slog.New(slog.DiscardHandler),
-		Policies{store.ChannelEmail: {MaxAttempts: 3, RetryBase: 100 * time.Millisecond}, store.ChannelPush: {}})
-	if got := w.Backoff(store.ChannelEmail, 2); got != 200*time.Millisecond {
+		Policies{notify.ChannelEmail: {MaxAttempts: 3, RetryBase: 100 * time.Millisecond}, notify.ChannelPush: {}})
+	if got := w.Backoff(notify.ChannelEmail, 2); got != 200*time.Millisecond {
 		t.Errorf("with base 100ms: Backoff(2) = %v", got)
 	}
-	if got := w.Backoff(store.ChannelPush, 1); got != time.Second {
+	if got := w.Backoff(notify.ChannelPush, 1); got != time.Second {
 		t.Errorf("zero push policy: Backoff(1) = %v, want the default 1s", got)
 	}
 	// Guard: NextRetry must use Backoff, not River's default policy.
@@ -156,8 +157,8 @@ func TestDeliverSuccess(t *testing.T) {
 	if len(st.claims) != 1 || st.claims[0] != 1 {
 		t.Fatalf("claims %v, want attempt 1", st.claims)
 	}
-	if len(st.attempts) != 1 || st.attempts[0].NextStatus != store.StatusDelivered || st.attempts[0].Err != nil ||
-		st.attempts[0].Number != 1 || st.attempts[0].Channel != store.ChannelEmail {
+	if len(st.attempts) != 1 || st.attempts[0].NextStatus != notify.StatusDelivered || st.attempts[0].Err != nil ||
+		st.attempts[0].Number != 1 || st.attempts[0].Channel != notify.ChannelEmail {
 		t.Fatalf("attempts %+v", st.attempts)
 	}
 	if v := counterValue(t, met.NotificationsSent.WithLabelValues("email", "mana-auth")); v != 1 {
@@ -184,7 +185,7 @@ func TestDeliverFailureRetries(t *testing.T) {
 		t.Fatal("a temporary failure cancelled the job")
 	}
 	a := st.attempts[0]
-	if a.NextStatus != store.StatusPending || a.Err == nil || a.Number != 1 {
+	if a.NextStatus != notify.StatusPending || a.Err == nil || a.Number != 1 {
 		t.Fatalf("attempt %+v", a)
 	}
 	if v := counterValue(t, met.EmailsSent.WithLabelValues("custom", "failed")); v != 1 {
@@ -196,7 +197,7 @@ func TestDeliverFailureRetries(t *testing.T) {
 }
 
 // The last attempt's failure marks the notification failed. Guard:
-// delivery.go `case attempt >= maxAttempts: return store.StatusFailed`.
+// delivery.go `case attempt >= maxAttempts: return notify.StatusFailed`.
 func TestDeliverLastFailureMarksFailed(t *testing.T) {
 	st, m := pending(), &fakeMailer{err: errors.New("550 no such user")}
 	st.row.Attempts = EmailMaxAttempts - 1
@@ -204,7 +205,7 @@ func TestDeliverLastFailureMarksFailed(t *testing.T) {
 	if err := w.Work(context.Background(), job(EmailMaxAttempts)); err == nil {
 		t.Fatal("Work = nil, want the send error")
 	}
-	if a := st.attempts[0]; a.NextStatus != store.StatusFailed || a.Number != EmailMaxAttempts {
+	if a := st.attempts[0]; a.NextStatus != notify.StatusFailed || a.Number != EmailMaxAttempts {
 		t.Fatalf("attempt %+v", a)
 	}
 	if v := counterValue(t, met.NotificationsFailed.WithLabelValues("email", "mana-auth", "max_retries")); v != 1 {
@@ -215,7 +216,7 @@ func TestDeliverLastFailureMarksFailed(t *testing.T) {
 // Guard: delivery.go `if !claimed { ... return nil }` — without it a
 // cancelled or delivered notification would be sent (again).
 func TestDeliverSkipsFinishedNotifications(t *testing.T) {
-	for _, status := range []store.Status{store.StatusDelivered, store.StatusCancelled, store.StatusFailed} {
+	for _, status := range []notify.Status{notify.StatusDelivered, notify.StatusCancelled, notify.StatusFailed} {
 		st, m := pending(), &fakeMailer{}
 		st.row.Status = status
 		w, _ := newWorker(st, m)
@@ -228,7 +229,7 @@ func TestDeliverSkipsFinishedNotifications(t *testing.T) {
 	}
 }
 
-// Guard: delivery.go `if errors.Is(err, store.ErrNotFound) { ... river.JobCancel`.
+// Guard: delivery.go `if errors.Is(err, notify.ErrNotFound) { ... river.JobCancel`.
 func TestDeliverMissingNotificationCancelsJob(t *testing.T) {
 	st := pending()
 	st.missing = true
@@ -272,7 +273,7 @@ func TestDeliverPanicIsAFailedAttempt(t *testing.T) {
 	if err := w.Work(context.Background(), job(1)); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("Work = %v", err)
 	}
-	if len(st.attempts) != 1 || st.attempts[0].NextStatus != store.StatusPending {
+	if len(st.attempts) != 1 || st.attempts[0].NextStatus != notify.StatusPending {
 		t.Fatalf("attempts %+v", st.attempts)
 	}
 }
@@ -287,7 +288,7 @@ func TestDeliverWithoutRecipientFailsPermanently(t *testing.T) {
 	if err := w.Work(context.Background(), job(1)); !errors.As(err, &cancel) {
 		t.Fatalf("Work = %v, want JobCancel", err)
 	}
-	if len(m.sent) != 0 || st.attempts[0].NextStatus != store.StatusFailed {
+	if len(m.sent) != 0 || st.attempts[0].NextStatus != notify.StatusFailed {
 		t.Fatalf("sent %d, attempts %+v", len(m.sent), st.attempts)
 	}
 	if v := counterValue(t, met.NotificationsFailed.WithLabelValues("email", "mana-auth", "permanent")); v != 1 {
@@ -306,10 +307,10 @@ func TestArgsKindAndInsertOpts(t *testing.T) {
 	}
 	// Contract §7.4 attempts per channel, and the priority order.
 	p := DefaultPolicies()
-	if o := p.InsertOpts(store.ChannelWebhook, store.PriorityCritical, time.Time{}); o.Queue != "notify_webhook" || o.MaxAttempts != 5 || o.Priority != 1 {
+	if o := p.InsertOpts(notify.ChannelWebhook, notify.PriorityCritical, time.Time{}); o.Queue != "notify_webhook" || o.MaxAttempts != 5 || o.Priority != 1 {
 		t.Errorf("webhook opts %+v", o)
 	}
-	if o := p.InsertOpts(store.ChannelPush, store.PriorityLow, time.Time{}); o.Queue != "notify_push" || o.MaxAttempts != 3 || o.Priority != 4 {
+	if o := p.InsertOpts(notify.ChannelPush, notify.PriorityLow, time.Time{}); o.Queue != "notify_push" || o.MaxAttempts != 3 || o.Priority != 4 {
 		t.Errorf("push opts %+v", o)
 	}
 }
@@ -332,8 +333,8 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 func TestDeliverPreferencesReadErrorIsAFailedAttempt(t *testing.T) {
 	for _, tc := range []struct {
 		attempt int
-		want    store.Status
-	}{{1, store.StatusPending}, {EmailMaxAttempts, store.StatusFailed}} {
+		want    notify.Status
+	}{{1, notify.StatusPending}, {EmailMaxAttempts, notify.StatusFailed}} {
 		st, m := pending(), &fakeMailer{}
 		user := "user-1"
 		st.row.UserID, st.row.Attempts = &user, tc.attempt-1
@@ -362,7 +363,7 @@ func TestDeliverPreferencesReadErrorIsAFailedAttempt(t *testing.T) {
 // the Skip error instead of `w.finish(...)` records no attempt here.
 func TestDeliverBlockedSkip(t *testing.T) {
 	user := "user-1"
-	blocked := store.Preferences{Stored: true, EmailEnabled: false, PushEnabled: true, Timezone: "UTC"}
+	blocked := notify.Preferences{Stored: true, EmailEnabled: false, PushEnabled: true, Timezone: "UTC"}
 
 	st, m := pending(), &fakeMailer{}
 	st.row.UserID, st.prefs = &user, &blocked
@@ -378,7 +379,7 @@ func TestDeliverBlockedSkip(t *testing.T) {
 	if err := w.Work(context.Background(), job(EmailMaxAttempts)); err == nil || !strings.Contains(err.Error(), "disk I/O error") {
 		t.Fatalf("skip failing: Work = %v, want the skip error", err)
 	}
-	if len(m.sent) != 0 || len(st.attempts) != 1 || st.attempts[0].NextStatus != store.StatusFailed || st.row.Status != store.StatusFailed {
+	if len(m.sent) != 0 || len(st.attempts) != 1 || st.attempts[0].NextStatus != notify.StatusFailed || st.row.Status != notify.StatusFailed {
 		t.Fatalf("skip failing on the last attempt: sent %d, attempts %+v, status %s; want one failed attempt, no mail",
 			len(m.sent), st.attempts, st.row.Status)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mana/mana/internal/auth"
-	"github.com/mana/mana/internal/migrate"
 	"github.com/mana/mana/internal/randid"
 )
 
@@ -178,12 +177,12 @@ func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.Del
 		// Mail to the address that has not gone out yet (or was delivered
 		// and is kept for River's retention) holds the address and links:
 		// drop it.
-		{"queued mail", `DELETE FROM ` + migrate.RiverSchema + `.river_job WHERE kind = 'auth_mail' AND args ->> 'to' = $1 AND state <> 'running'`, mail},
+		{"queued mail", `DELETE FROM ` + RiverSchema + `.river_job WHERE kind = 'auth_mail' AND args ->> 'to' = $1 AND state <> 'running'`, mail},
 		// A job being handed to notify right now cannot be deleted under its
 		// worker; its stored copy is emptied instead. Should that attempt
 		// fail, the retry has no recipient, notify refuses it (400) and the
 		// outbox cancels the job.
-		{"running mail", `UPDATE ` + migrate.RiverSchema + `.river_job SET args = '{"to":"","subject":"","html":"","external_id":""}'::jsonb
+		{"running mail", `UPDATE ` + RiverSchema + `.river_job SET args = '{"to":"","subject":"","html":"","external_id":""}'::jsonb
 			WHERE kind = 'auth_mail' AND args ->> 'to' = $1 AND state = 'running'`, mail},
 	}
 	for _, s := range steps {

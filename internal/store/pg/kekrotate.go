@@ -140,7 +140,7 @@ func (s *VaultStore) RewrapVaults(ctx context.Context, userIDs []string, next fu
 
 // SigningKeys reads auth.jwks.
 func (s *VaultStore) SigningKeys(ctx context.Context) ([]token.StoredKey, error) {
-	return (&Store{pool: s.pool}).LoadKeys(ctx)
+	return (&AuthStore{pool: s.pool}).LoadKeys(ctx)
 }
 
 // ResealSigningKey swaps a signing key's sealed private half and records a

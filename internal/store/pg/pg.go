@@ -1,5 +1,7 @@
-// Package pg is the PostgreSQL implementation of the auth store: plain SQL
-// over pgx, one transaction per unit of work.
+// Package pg is the PostgreSQL persistence of both services: the auth store,
+// the vault store, the notify store and the migrations, in plain SQL over
+// pgx, one transaction per unit of work, every write through the one
+// transaction helper inTx.
 package pg
 
 import (
@@ -14,34 +16,36 @@ import (
 
 	"github.com/mana/mana/internal/audit"
 	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/auth/outbox"
+	"github.com/mana/mana/internal/jobs"
 	"github.com/mana/mana/internal/randid"
 	"github.com/mana/mana/internal/token"
 )
 
-// Enqueue records a mail in the outbox inside tx (River's InsertTx).
-type Enqueue func(ctx context.Context, tx pgx.Tx, m auth.Mail) error
-
-// Store implements auth.Store and token.KeyStore.
-type Store struct {
-	pool    *pgxpool.Pool
-	enqueue Enqueue
+// AuthStore implements auth.Store and token.KeyStore.
+type AuthStore struct {
+	pool *pgxpool.Pool
+	jobs jobs.TxInserter[pgx.Tx]
 }
 
-// New returns a store over pool; enqueue writes outbox entries.
-func New(pool *pgxpool.Pool, enqueue Enqueue) *Store { return &Store{pool: pool, enqueue: enqueue} }
+// NewAuthStore returns the auth store over pool; it inserts outbox mail
+// through inserter in the transaction that records it.
+func NewAuthStore(pool *pgxpool.Pool, inserter jobs.TxInserter[pgx.Tx]) *AuthStore {
+	return &AuthStore{pool: pool, jobs: inserter}
+}
 
 var (
-	_ auth.Store     = (*Store)(nil)
-	_ token.KeyStore = (*Store)(nil)
+	_ auth.Store     = (*AuthStore)(nil)
+	_ token.KeyStore = (*AuthStore)(nil)
 )
 
 // InTx runs fn in one READ COMMITTED transaction and commits if fn returns nil.
-func (s *Store) InTx(ctx context.Context, fn func(auth.Tx) error) error {
-	return inTx(ctx, s.pool, func(tx pgx.Tx) error { return fn(&txn{tx: tx, enqueue: s.enqueue}) })
+func (s *AuthStore) InTx(ctx context.Context, fn func(auth.Tx) error) error {
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error { return fn(&txn{tx: tx, jobs: s.jobs}) })
 }
 
 // Ping runs a real query.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *AuthStore) Ping(ctx context.Context) error {
 	var one int
 	if err := s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return fmt.Errorf("ping database: %w", err)
@@ -50,7 +54,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // LoadKeys reads auth.jwks, oldest first.
-func (s *Store) LoadKeys(ctx context.Context) ([]token.StoredKey, error) {
+func (s *AuthStore) LoadKeys(ctx context.Context) ([]token.StoredKey, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, public_key, private_key, coalesce(kek_id, ''), created_at FROM auth.jwks ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("load jwks: %w", err)
@@ -67,7 +71,7 @@ func (s *Store) LoadKeys(ctx context.Context) ([]token.StoredKey, error) {
 }
 
 // InsertKey stores a signing key.
-func (s *Store) InsertKey(ctx context.Context, k token.StoredKey) error {
+func (s *AuthStore) InsertKey(ctx context.Context, k token.StoredKey) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth.jwks (id, public_key, private_key, kek_id) VALUES ($1, $2, $3, $4)`,
 		k.ID, k.PublicKey, k.PrivateKey, k.KEKID)
 	if err != nil {
@@ -80,7 +84,7 @@ func (s *Store) InsertKey(ctx context.Context, k token.StoredKey) error {
 const keyLockKey int64 = 0x6d616e615f6a776b // "mana_jwk"
 
 // WithKeyLock runs fn holding a session advisory lock on one connection.
-func (s *Store) WithKeyLock(ctx context.Context, fn func() error) (err error) {
+func (s *AuthStore) WithKeyLock(ctx context.Context, fn func() error) (err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("signing-key lock: connect: %w", err)
@@ -99,8 +103,8 @@ func (s *Store) WithKeyLock(ctx context.Context, fn func() error) (err error) {
 }
 
 type txn struct {
-	tx      pgx.Tx
-	enqueue Enqueue
+	tx   pgx.Tx
+	jobs jobs.TxInserter[pgx.Tx]
 }
 
 // null binds "" as SQL NULL: the old service lost its audit rows by binding
@@ -371,7 +375,7 @@ func (t *txn) InsertEvent(ctx context.Context, e audit.Event) error {
 }
 
 func (t *txn) EnqueueMail(ctx context.Context, m auth.Mail) error {
-	if err := t.enqueue(ctx, t.tx, m); err != nil {
+	if _, err := t.jobs.InsertTx(ctx, t.tx, outbox.Job(m), nil); err != nil {
 		return fmt.Errorf("enqueue mail: %w", err)
 	}
 	return nil

@@ -24,36 +24,6 @@ func NewVaultStore(pool *pgxpool.Pool) *VaultStore { return &VaultStore{pool: po
 
 var _ vault.Store = (*VaultStore)(nil)
 
-// inTx runs fn in one transaction and commits when it returns nil.
-func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	// A panic in fn (recovered further up by the HTTP layer, which keeps
-	// serving) must not leave the transaction open: it would keep its pooled
-	// connection, its row locks and its advisory locks (a login lock blocks
-	// every later login of that email) for the life of the process.
-	defer func() {
-		if p := recover(); p != nil {
-			if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
-				panic(fmt.Errorf("%v (and rollback: %w)", p, rbErr))
-			}
-			panic(p)
-		}
-	}()
-	if err := fn(tx); err != nil {
-		if rbErr := tx.Rollback(ctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
-		}
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
 // setUser scopes the transaction to userID for row-level security.
 const setUser = `SELECT set_config('app.current_user_id', $1, true)`
 

@@ -9,14 +9,13 @@ import (
 
 	"github.com/mana/mana/internal/auth"
 	"github.com/mana/mana/internal/randid"
-	"github.com/mana/mana/internal/store/sqlitedb"
 )
 
 func (t *txn) LinkTokenByHash(ctx context.Context, hash []byte, purpose string) (auth.LinkToken, error) {
 	l := auth.LinkToken{Hash: hash, Purpose: purpose}
 	err := t.tx.QueryRowContext(ctx, `SELECT user_id, email, reason, expires_at, used_at FROM auth_link_tokens
 		WHERE token_hash = ? AND purpose = ?`, hash, purpose).
-		Scan(&l.UserID, &l.Email, &l.Reason, sqlitedb.Timestamp{T: &l.ExpiresAt}, sqlitedb.NullTimestamp{T: &l.UsedAt})
+		Scan(&l.UserID, &l.Email, &l.Reason, Timestamp{T: &l.ExpiresAt}, NullTimestamp{T: &l.UsedAt})
 	if err != nil {
 		return auth.LinkToken{}, fmt.Errorf("read link token: %w", notFound(err))
 	}
@@ -78,9 +77,9 @@ func (t *txn) UserSessions(ctx context.Context, userID string, includeEnded bool
 	}
 	out, err := collect(rows, func(r *sql.Rows) (auth.Session, error) {
 		var s auth.Session
-		err := r.Scan(&s.ID, &s.Token, &s.UserID, sqlitedb.Timestamp{T: &s.ExpiresAt}, sqlitedb.Timestamp{T: &s.CreatedAt},
-			sqlitedb.Timestamp{T: &s.UpdatedAt}, &s.IP, &s.UserAgent, sqlitedb.NullTimestamp{T: &s.RevokedAt},
-			sqlitedb.NullTimestamp{T: &s.LastActive}, &s.DeviceName)
+		err := r.Scan(&s.ID, &s.Token, &s.UserID, Timestamp{T: &s.ExpiresAt}, Timestamp{T: &s.CreatedAt},
+			Timestamp{T: &s.UpdatedAt}, &s.IP, &s.UserAgent, NullTimestamp{T: &s.RevokedAt},
+			NullTimestamp{T: &s.LastActive}, &s.DeviceName)
 		return s, err
 	})
 	if err != nil {
@@ -115,7 +114,7 @@ func (t *txn) UserEvents(ctx context.Context, userID string, limit int) ([]auth.
 	out, err := collect(rows, func(r *sql.Rows) (auth.EventRecord, error) {
 		var e auth.EventRecord
 		var meta string
-		if err := r.Scan(&e.ID, &e.Type, &e.IP, &e.UserAgent, &meta, sqlitedb.Timestamp{T: &e.CreatedAt}); err != nil {
+		if err := r.Scan(&e.ID, &e.Type, &e.IP, &e.UserAgent, &meta, Timestamp{T: &e.CreatedAt}); err != nil {
 			return e, err
 		}
 		if err := json.Unmarshal([]byte(meta), &e.Metadata); err != nil {
@@ -136,7 +135,7 @@ func (t *txn) LockSignups(context.Context) error { return nil }
 func (t *txn) CountEventsSince(ctx context.Context, eventType string, since time.Time) (int, error) {
 	var n int
 	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM auth_security_events WHERE event_type = ? AND created_at >= ?`,
-		eventType, sqlitedb.FormatTime(since)).Scan(&n)
+		eventType, FormatTime(since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count %s events: %w", eventType, err)
 	}

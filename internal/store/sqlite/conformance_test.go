@@ -10,16 +10,14 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
-	"github.com/mana/mana/internal/outbox"
 	"github.com/mana/mana/internal/store/sqlite"
-	"github.com/mana/mana/internal/store/sqlitedb"
 	"github.com/mana/mana/internal/store/storetest"
 )
 
 // TestConformance runs the persistence conformance suite on a fresh SQLite
 // file per test (the Postgres run is tests/integration/conformance_pg_test.go).
 func TestConformance(t *testing.T) {
-	storetest.Run(t, newBackend)
+	storetest.RunAuth(t, newBackend)
 }
 
 func newBackend(t *testing.T) storetest.Backend {
@@ -32,7 +30,7 @@ func newBackend(t *testing.T) storetest.Backend {
 func openBackend(t testing.TB, file string) storetest.Backend {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlitedb.Open(ctx, file)
+	db, err := sqlite.Open(ctx, file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +39,7 @@ func openBackend(t testing.TB, file string) storetest.Backend {
 			t.Errorf("close database: %v", err)
 		}
 	})
-	if _, err := sqlitedb.Migrate(ctx, db, sqlitedb.Auth); err != nil {
+	if _, err := sqlite.Migrate(ctx, db, sqlite.Auth); err != nil {
 		t.Fatal(err)
 	}
 	// An insert-only client: no queues, no workers; the jobs stay queued
@@ -50,7 +48,7 @@ func openBackend(t testing.TB, file string) storetest.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := sqlite.New(db, outbox.NewEnqueuer(jobs).Enqueue)
+	store := sqlite.NewAuthStore(db, jobs)
 	return storetest.Backend{Store: store, Keys: store, Vaults: sqlite.NewVaultStore(db), Inspect: inspector{db}}
 }
 

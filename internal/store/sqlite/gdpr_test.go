@@ -9,7 +9,7 @@ import (
 
 	"github.com/mana/mana/internal/auth"
 	"github.com/mana/mana/internal/randid"
-	"github.com/mana/mana/internal/store/sqlitedb"
+	"github.com/mana/mana/internal/store/sqlite"
 	"github.com/mana/mana/internal/store/storetest"
 	"github.com/mana/mana/internal/vault"
 )
@@ -90,7 +90,7 @@ func TestAccountDeletionLeavesNoPersonalData(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Verify directly (the link itself is covered by the conformance suite).
-	now := sqlitedb.FormatTime(u.CreatedAt)
+	now := sqlite.FormatTime(u.CreatedAt)
 	if _, err := db.ExecContext(ctx, `UPDATE auth_users SET email_verified = 1 WHERE id = ?`, u.ID); err != nil {
 		t.Fatal(err)
 	}

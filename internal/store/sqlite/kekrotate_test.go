@@ -39,7 +39,7 @@ func ringOf(t *testing.T, keys ...byte) *kek.Ring {
 func TestKEKRotation(t *testing.T) {
 	ctx := context.Background()
 	b := newBackend(t)
-	store, vaults := b.Store.(*sqlite.Store), b.Vaults.(*sqlite.VaultStore)
+	store, vaults := b.Store.(*sqlite.AuthStore), b.Vaults.(*sqlite.VaultStore)
 	old, both, next := ringOf(t, 'A'), ringOf(t, 'B', 'A'), ringOf(t, 'B')
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if _, err := token.NewIssuer(ctx, token.Config{Store: store, Ring: old, Issuer: "http://localhost", Audience: "mana", Log: log}); err != nil {

@@ -22,7 +22,7 @@ import (
 // no key and insert one each.
 func TestConcurrentStartCreatesOneSigningKey(t *testing.T) {
 	ctx := context.Background()
-	store := newBackend(t).Store.(*sqlite.Store)
+	store := newBackend(t).Store.(*sqlite.AuthStore)
 	ring := ringOf(t, 'K')
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var wg sync.WaitGroup

@@ -8,7 +8,7 @@ import (
 
 	"github.com/mana/mana/internal/auth"
 	"github.com/mana/mana/internal/randid"
-	"github.com/mana/mana/internal/store/sqlitedb"
+	"github.com/mana/mana/internal/store/sqlite"
 )
 
 // TestReopenKeepsData: what one process committed (a user, a session, a
@@ -40,12 +40,12 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err := sqlitedb.Open(ctx, file)
+	db, err := sqlite.Open(ctx, file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if applied, err := sqlitedb.Migrate(ctx, db, sqlitedb.Auth); err != nil || len(applied) != 0 {
+	if applied, err := sqlite.Migrate(ctx, db, sqlite.Auth); err != nil || len(applied) != 0 {
 		t.Fatalf("migrating an up-to-date file applied %v, %v; want nothing", applied, err)
 	}
 	var users, sessions, jobs int

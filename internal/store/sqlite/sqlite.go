@@ -1,15 +1,17 @@
-// Package sqlite is the embedded SQLite implementation of the auth store, the
-// twin of internal/store/pg: the same methods in the same order, plain SQL
-// over database/sql on the handle of sqlitedb.Open.
+// Package sqlite is the embedded SQLite persistence of both services, the
+// twin of internal/store/pg: the auth store, the vault store, the notify
+// store, the opener and the migrations, with the same methods in the same
+// order, plain SQL over database/sql on the one handle of Open, and every
+// write through the one transaction helper inTx.
 //
 // What differs from Postgres, and why it is still correct:
-//   - Serialisation. sqlitedb.Open uses one connection and BEGIN IMMEDIATE,
+//   - Serialisation. Open uses one connection and BEGIN IMMEDIATE,
 //     so a transaction holds the database's single write lock from its first
 //     statement to its end: every transaction is serialised against every
 //     other. The per-email login lock, the signup lock and the row locks of
 //     Postgres (advisory locks, FOR UPDATE) are therefore no-ops here.
 //   - Time. SQLite has no now(): every timestamp is taken from the store's
-//     clock and bound as fixed-width text (sqlitedb.FormatTime).
+//     clock and bound as fixed-width text (FormatTime).
 //   - One process. The guarantees above hold inside one process only; two
 //     processes on one data file are not supported (use Postgres for
 //     replicas).
@@ -26,72 +28,41 @@ import (
 
 	"github.com/mana/mana/internal/audit"
 	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/auth/outbox"
+	"github.com/mana/mana/internal/jobs"
 	"github.com/mana/mana/internal/randid"
-	"github.com/mana/mana/internal/store/sqlitedb"
 	"github.com/mana/mana/internal/token"
 )
 
-// Enqueue records a mail in the outbox inside tx (River's InsertTx on the
-// riversqlite client).
-type Enqueue func(ctx context.Context, tx *sql.Tx, m auth.Mail) error
-
-// Store implements auth.Store and token.KeyStore.
-type Store struct {
-	db      *sql.DB
-	enqueue Enqueue
-	now     func() time.Time
+// AuthStore implements auth.Store and token.KeyStore.
+type AuthStore struct {
+	db   *sql.DB
+	jobs jobs.TxInserter[*sql.Tx]
+	now  func() time.Time
 	// keyMu serialises signing-key creation. A process mutex is enough: one
 	// process owns the data file (see the package comment), and the single
 	// connection would serialise the writes anyway.
 	keyMu sync.Mutex
 }
 
-// New returns a store over db (from sqlitedb.Open, migrated); enqueue writes
-// outbox entries.
-func New(db *sql.DB, enqueue Enqueue) *Store { return &Store{db: db, enqueue: enqueue, now: time.Now} }
+// NewAuthStore returns the auth store over db (from Open, migrated); it
+// inserts outbox mail through inserter in the transaction that records it.
+func NewAuthStore(db *sql.DB, inserter jobs.TxInserter[*sql.Tx]) *AuthStore {
+	return &AuthStore{db: db, jobs: inserter, now: time.Now}
+}
 
 var (
-	_ auth.Store     = (*Store)(nil)
-	_ token.KeyStore = (*Store)(nil)
+	_ auth.Store     = (*AuthStore)(nil)
+	_ token.KeyStore = (*AuthStore)(nil)
 )
 
 // InTx runs fn in one immediate transaction and commits if fn returns nil.
-func (s *Store) InTx(ctx context.Context, fn func(auth.Tx) error) error {
-	return inTx(ctx, s.db, func(tx *sql.Tx) error { return fn(&txn{tx: tx, enqueue: s.enqueue, now: s.now}) })
-}
-
-// inTx runs fn in one transaction (BEGIN IMMEDIATE: the write lock is taken
-// at once) and commits when it returns nil.
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	// A panic in fn (recovered further up by the HTTP layer) must not leave
-	// the transaction open: it holds the only connection and the write
-	// lock, so every later request would wait for ever.
-	defer func() {
-		if p := recover(); p != nil {
-			if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-				panic(fmt.Errorf("%v (and rollback: %w)", p, rbErr))
-			}
-			panic(p)
-		}
-	}()
-	if err := fn(tx); err != nil {
-		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
-		}
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+func (s *AuthStore) InTx(ctx context.Context, fn func(auth.Tx) error) error {
+	return inTx(ctx, s.db, func(tx *sql.Tx) error { return fn(&txn{tx: tx, jobs: s.jobs, now: s.now}) })
 }
 
 // Ping runs a real query.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *AuthStore) Ping(ctx context.Context) error {
 	var one int
 	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return fmt.Errorf("ping database: %w", err)
@@ -100,7 +71,9 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // LoadKeys reads auth_jwks, oldest first.
-func (s *Store) LoadKeys(ctx context.Context) ([]token.StoredKey, error) { return loadKeys(ctx, s.db) }
+func (s *AuthStore) LoadKeys(ctx context.Context) ([]token.StoredKey, error) {
+	return loadKeys(ctx, s.db)
+}
 
 func loadKeys(ctx context.Context, db *sql.DB) ([]token.StoredKey, error) {
 	rows, err := db.QueryContext(ctx, `SELECT id, public_key, private_key, coalesce(kek_id, ''), created_at FROM auth_jwks ORDER BY created_at, id`)
@@ -109,7 +82,7 @@ func loadKeys(ctx context.Context, db *sql.DB) ([]token.StoredKey, error) {
 	}
 	keys, err := collect(rows, func(r *sql.Rows) (token.StoredKey, error) {
 		var k token.StoredKey
-		err := r.Scan(&k.ID, &k.PublicKey, &k.PrivateKey, &k.KEKID, sqlitedb.Timestamp{T: &k.CreatedAt})
+		err := r.Scan(&k.ID, &k.PublicKey, &k.PrivateKey, &k.KEKID, Timestamp{T: &k.CreatedAt})
 		return k, err
 	})
 	if err != nil {
@@ -119,9 +92,9 @@ func loadKeys(ctx context.Context, db *sql.DB) ([]token.StoredKey, error) {
 }
 
 // InsertKey stores a signing key.
-func (s *Store) InsertKey(ctx context.Context, k token.StoredKey) error {
+func (s *AuthStore) InsertKey(ctx context.Context, k token.StoredKey) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_jwks (id, public_key, private_key, kek_id, created_at) VALUES (?, ?, ?, ?, ?)`,
-		k.ID, k.PublicKey, k.PrivateKey, k.KEKID, sqlitedb.FormatTime(s.now()))
+		k.ID, k.PublicKey, k.PrivateKey, k.KEKID, FormatTime(s.now()))
 	if err != nil {
 		return fmt.Errorf("insert jwks: %w", err)
 	}
@@ -129,7 +102,7 @@ func (s *Store) InsertKey(ctx context.Context, k token.StoredKey) error {
 }
 
 // WithKeyLock runs fn holding the process's signing-key mutex (see keyMu).
-func (s *Store) WithKeyLock(ctx context.Context, fn func() error) error {
+func (s *AuthStore) WithKeyLock(ctx context.Context, fn func() error) error {
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -157,18 +130,18 @@ func collect[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error
 
 func scanTime(r *sql.Rows) (time.Time, error) {
 	var t time.Time
-	err := r.Scan(sqlitedb.Timestamp{T: &t})
+	err := r.Scan(Timestamp{T: &t})
 	return t, err
 }
 
 type txn struct {
-	tx      *sql.Tx
-	enqueue Enqueue
-	now     func() time.Time
+	tx   *sql.Tx
+	jobs jobs.TxInserter[*sql.Tx]
+	now  func() time.Time
 }
 
 // stamp is the current time as stored.
-func (t *txn) stamp() string { return sqlitedb.FormatTime(t.now()) }
+func (t *txn) stamp() string { return FormatTime(t.now()) }
 
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
@@ -184,7 +157,7 @@ func (t *txn) LockLogin(context.Context, string) error { return nil }
 func (t *txn) RecentFailures(ctx context.Context, email string, since time.Time, limit int) ([]time.Time, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT attempted_at FROM auth_login_attempts
 		WHERE email = ? AND successful = 0 AND attempted_at > ?
-		ORDER BY attempted_at DESC LIMIT ?`, email, sqlitedb.FormatTime(since), limit)
+		ORDER BY attempted_at DESC LIMIT ?`, email, FormatTime(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read login attempts: %w", err)
 	}
@@ -198,7 +171,7 @@ func (t *txn) RecentFailures(ctx context.Context, email string, since time.Time,
 func (t *txn) InsertFailedAttempt(ctx context.Context, email, ip string) error {
 	// No id: it is the rowid. Supplying one is exactly the old service's bug.
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO auth_login_attempts (email, ip_address, successful, attempted_at) VALUES (?, ?, 0, ?)`,
-		email, sqlitedb.Null(ip), t.stamp()); err != nil {
+		email, Null(ip), t.stamp()); err != nil {
 		return fmt.Errorf("record login attempt: %w", err)
 	}
 	return nil
@@ -217,7 +190,7 @@ const userColumns = `id, name, email, email_verified, image, role, access_tier, 
 func scanUser(row *sql.Row) (auth.User, error) {
 	var u auth.User
 	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.EmailVerified, &u.Image, &u.Role, &u.AccessTier, &u.Kind, &u.TwoFactor,
-		sqlitedb.Timestamp{T: &u.CreatedAt}, sqlitedb.Timestamp{T: &u.UpdatedAt})
+		Timestamp{T: &u.CreatedAt}, Timestamp{T: &u.UpdatedAt})
 	return u, err
 }
 
@@ -270,7 +243,7 @@ func (t *txn) UpdateCredentialHash(ctx context.Context, userID, hash string) err
 }
 
 func (t *txn) InsertUser(ctx context.Context, u auth.User, passwordHash string) error {
-	created := sqlitedb.FormatTime(u.CreatedAt)
+	created := FormatTime(u.CreatedAt)
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO auth_users (id, name, email, email_verified, role, access_tier, kind, two_factor_enabled, created_at, updated_at)
 		VALUES (?, ?, ?, 0, 'user', 'public', 'human', 0, ?, ?) ON CONFLICT (email) DO NOTHING`, u.ID, u.Name, u.Email, created, created)
 	if err != nil {
@@ -306,7 +279,7 @@ func (t *txn) MarkEmailVerified(ctx context.Context, userID, email string) (bool
 
 func (t *txn) InsertLinkToken(ctx context.Context, l auth.LinkToken) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO auth_link_tokens (token_hash, purpose, user_id, email, reason, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, l.Hash, l.Purpose, l.UserID, l.Email, l.Reason, t.stamp(), sqlitedb.FormatTime(l.ExpiresAt))
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, l.Hash, l.Purpose, l.UserID, l.Email, l.Reason, t.stamp(), FormatTime(l.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("insert link token: %w", err)
 	}
@@ -318,7 +291,7 @@ func (t *txn) UseLinkToken(ctx context.Context, hash []byte, purpose string) (au
 	err := t.tx.QueryRowContext(ctx, `UPDATE auth_link_tokens SET used_at = ?
 		WHERE token_hash = ? AND purpose = ? AND used_at IS NULL
 		RETURNING user_id, email, reason, expires_at, used_at`, t.stamp(), hash, purpose).
-		Scan(&l.UserID, &l.Email, &l.Reason, sqlitedb.Timestamp{T: &l.ExpiresAt}, sqlitedb.NullTimestamp{T: &l.UsedAt})
+		Scan(&l.UserID, &l.Email, &l.Reason, Timestamp{T: &l.ExpiresAt}, NullTimestamp{T: &l.UsedAt})
 	if err != nil {
 		return auth.LinkToken{}, fmt.Errorf("use link token: %w", notFound(err))
 	}
@@ -328,7 +301,7 @@ func (t *txn) UseLinkToken(ctx context.Context, hash []byte, purpose string) (au
 func (t *txn) LinkTokensSince(ctx context.Context, userID, purpose, reason string, since time.Time) ([]time.Time, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT created_at FROM auth_link_tokens
 		WHERE user_id = ? AND purpose = ? AND reason = ? AND created_at > ? ORDER BY created_at DESC`,
-		userID, purpose, reason, sqlitedb.FormatTime(since))
+		userID, purpose, reason, FormatTime(since))
 	if err != nil {
 		return nil, fmt.Errorf("read link tokens: %w", err)
 	}
@@ -340,9 +313,9 @@ func (t *txn) LinkTokensSince(ctx context.Context, userID, purpose, reason strin
 }
 
 func (t *txn) InsertSession(ctx context.Context, s auth.Session) error {
-	created := sqlitedb.FormatTime(s.CreatedAt)
+	created := FormatTime(s.CreatedAt)
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO auth_sessions (id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id, last_activity_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, sqlitedb.FormatTime(s.ExpiresAt), s.Token, created, created, sqlitedb.Null(s.IP), sqlitedb.Null(s.UserAgent), s.UserID, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, FormatTime(s.ExpiresAt), s.Token, created, created, Null(s.IP), Null(s.UserAgent), s.UserID, created)
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
@@ -353,9 +326,9 @@ func (t *txn) SessionByID(ctx context.Context, id string) (auth.Session, error) 
 	var s auth.Session
 	err := t.tx.QueryRowContext(ctx, `SELECT id, token, user_id, expires_at, created_at, updated_at,
 			coalesce(ip_address, ''), coalesce(user_agent, ''), revoked_at, last_activity_at
-		FROM auth_sessions WHERE id = ?`, id).Scan(&s.ID, &s.Token, &s.UserID, sqlitedb.Timestamp{T: &s.ExpiresAt},
-		sqlitedb.Timestamp{T: &s.CreatedAt}, sqlitedb.Timestamp{T: &s.UpdatedAt}, &s.IP, &s.UserAgent,
-		sqlitedb.NullTimestamp{T: &s.RevokedAt}, sqlitedb.NullTimestamp{T: &s.LastActive})
+		FROM auth_sessions WHERE id = ?`, id).Scan(&s.ID, &s.Token, &s.UserID, Timestamp{T: &s.ExpiresAt},
+		Timestamp{T: &s.CreatedAt}, Timestamp{T: &s.UpdatedAt}, &s.IP, &s.UserAgent,
+		NullTimestamp{T: &s.RevokedAt}, NullTimestamp{T: &s.LastActive})
 	if err != nil {
 		return auth.Session{}, fmt.Errorf("session by id: %w", notFound(err))
 	}
@@ -385,7 +358,7 @@ func (t *txn) RevokeSession(ctx context.Context, id string) (bool, error) {
 
 func (t *txn) InsertRefreshToken(ctx context.Context, hash []byte, sessionID string, expires time.Time) error {
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO auth_refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		hash, sessionID, t.stamp(), sqlitedb.FormatTime(expires)); err != nil {
+		hash, sessionID, t.stamp(), FormatTime(expires)); err != nil {
 		return fmt.Errorf("insert refresh token: %w", err)
 	}
 	return nil
@@ -397,8 +370,8 @@ func (t *txn) RefreshTokenForUpdate(ctx context.Context, hash []byte) (auth.Refr
 	var r auth.RefreshRow
 	err := t.tx.QueryRowContext(ctx, `SELECT rt.session_id, s.user_id, rt.rotated_at, rt.expires_at, s.revoked_at, s.expires_at
 		FROM auth_refresh_tokens rt JOIN auth_sessions s ON s.id = rt.session_id
-		WHERE rt.token_hash = ?`, hash).Scan(&r.SessionID, &r.UserID, sqlitedb.NullTimestamp{T: &r.RotatedAt},
-		sqlitedb.Timestamp{T: &r.ExpiresAt}, sqlitedb.NullTimestamp{T: &r.SessionRevokedAt}, sqlitedb.Timestamp{T: &r.SessionExpiresAt})
+		WHERE rt.token_hash = ?`, hash).Scan(&r.SessionID, &r.UserID, NullTimestamp{T: &r.RotatedAt},
+		Timestamp{T: &r.ExpiresAt}, NullTimestamp{T: &r.SessionRevokedAt}, Timestamp{T: &r.SessionExpiresAt})
 	if err != nil {
 		return auth.RefreshRow{}, fmt.Errorf("refresh token: %w", notFound(err))
 	}
@@ -419,7 +392,7 @@ func (t *txn) AccountSummary(ctx context.Context, userID string) (auth.AccountSu
 		(SELECT count(*) FROM auth_accounts WHERE user_id = ?1),
 		coalesce((SELECT max(enabled) FROM auth_two_factor_auth WHERE user_id = ?1), 0),
 		(SELECT max(last_activity_at) FROM auth_sessions WHERE user_id = ?1)`, userID, t.stamp()).
-		Scan(&a.SessionsCount, &a.AccountsCount, &a.Has2FA, sqlitedb.NullTimestamp{T: &a.LastLoginAt})
+		Scan(&a.SessionsCount, &a.AccountsCount, &a.Has2FA, NullTimestamp{T: &a.LastLoginAt})
 	if err != nil {
 		return auth.AccountSummary{}, fmt.Errorf("account summary: %w", err)
 	}
@@ -440,7 +413,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, now time.Time, e audit.Event) 
 		return fmt.Errorf("encode %s event metadata: %w", e.Type, err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO auth_security_events (id, user_id, event_type, ip_address, user_agent, metadata, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, sqlitedb.NewUUID(), sqlitedb.Null(e.UserID), e.Type, sqlitedb.Null(e.IP), sqlitedb.Null(e.UserAgent), string(b), sqlitedb.FormatTime(now))
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, NewUUID(), Null(e.UserID), e.Type, Null(e.IP), Null(e.UserAgent), string(b), FormatTime(now))
 	if err != nil {
 		return fmt.Errorf("write %s security event: %w", e.Type, err)
 	}
@@ -448,7 +421,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, now time.Time, e audit.Event) 
 }
 
 func (t *txn) EnqueueMail(ctx context.Context, m auth.Mail) error {
-	if err := t.enqueue(ctx, t.tx, m); err != nil {
+	if _, err := t.jobs.InsertTx(ctx, t.tx, outbox.Job(m), nil); err != nil {
 		return fmt.Errorf("enqueue mail: %w", err)
 	}
 	return nil

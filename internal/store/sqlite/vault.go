@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mana/mana/internal/store/sqlitedb"
 	"github.com/mana/mana/internal/vault"
 )
 
@@ -52,8 +51,8 @@ func (t *vaultTx) Vault(ctx context.Context) (vault.Row, bool, error) {
 	err := t.tx.QueryRowContext(ctx, `SELECT wrapped_mk, wrap_iv, kek_id, wrap_scheme, format_version, recovery_wrapped_mk,
 			recovery_iv, recovery_format_version, recovery_set_at, zero_knowledge, rotated_at
 		FROM auth_encryption_vaults WHERE user_id = ?`, t.userID).
-		Scan(&wrapped, &iv, &kekID, &scheme, &fv, &recWrap, &recIV, &rfv, sqlitedb.NullTimestamp{T: &r.RecoverySetAt},
-			&r.ZeroKnowledge, sqlitedb.NullTimestamp{T: &r.RotatedAt})
+		Scan(&wrapped, &iv, &kekID, &scheme, &fv, &recWrap, &recIV, &rfv, NullTimestamp{T: &r.RecoverySetAt},
+			&r.ZeroKnowledge, NullTimestamp{T: &r.RotatedAt})
 	if errors.Is(err, sql.ErrNoRows) {
 		return vault.Row{}, false, nil
 	}
@@ -86,7 +85,7 @@ func (t *vaultTx) InsertVault(ctx context.Context, r vault.Row) error {
 	wrapped, iv, kekID, scheme := server(r)
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO auth_encryption_vaults (user_id, wrapped_mk, wrap_iv, kek_id, wrap_scheme,
 			format_version, recovery_format_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.userID, wrapped, iv, kekID, scheme, r.FormatVersion, r.RecoveryFormatVersion, sqlitedb.FormatTime(t.now())); err != nil {
+		t.userID, wrapped, iv, kekID, scheme, r.FormatVersion, r.RecoveryFormatVersion, FormatTime(t.now())); err != nil {
 		return fmt.Errorf("vault: insert row: %w", err)
 	}
 	return nil
@@ -99,8 +98,8 @@ func (t *vaultTx) UpdateVault(ctx context.Context, r vault.Row) error {
 			recovery_wrapped_mk = ?6, recovery_iv = ?7, recovery_format_version = ?8, recovery_set_at = ?9,
 			zero_knowledge = ?10, rotated_at = ?11
 		WHERE user_id = ?1`,
-		t.userID, wrapped, iv, kekID, scheme, sqlitedb.Null(r.RecoveryWrappedMK), sqlitedb.Null(r.RecoveryIV), r.RecoveryFormatVersion,
-		sqlitedb.NullTime(r.RecoverySetAt), r.ZeroKnowledge, sqlitedb.NullTime(r.RotatedAt))
+		t.userID, wrapped, iv, kekID, scheme, Null(r.RecoveryWrappedMK), Null(r.RecoveryIV), r.RecoveryFormatVersion,
+		NullTime(r.RecoverySetAt), r.ZeroKnowledge, NullTime(r.RotatedAt))
 	if err != nil {
 		return fmt.Errorf("vault: update row: %w", err)
 	}
@@ -124,8 +123,8 @@ func (t *vaultTx) InsertAudit(ctx context.Context, a vault.Audit) error {
 
 func insertVaultAudit(ctx context.Context, tx *sql.Tx, now time.Time, a vault.Audit) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO auth_encryption_vault_audit (id, user_id, action, ip_address, user_agent, context, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.UserID, a.Action, sqlitedb.Null(a.IP), sqlitedb.Null(a.UserAgent), sqlitedb.Null(a.Context), a.Status,
-		sqlitedb.FormatTime(now)); err != nil {
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.UserID, a.Action, Null(a.IP), Null(a.UserAgent), Null(a.Context), a.Status,
+		FormatTime(now)); err != nil {
 		return fmt.Errorf("vault: insert audit row: %w", err)
 	}
 	return nil

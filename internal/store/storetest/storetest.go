@@ -1,8 +1,11 @@
-// Package storetest is the conformance suite of the auth persistence: one set
-// of tests that drives the domain services (auth.Service, vault.Service,
-// token.Issuer) over a given backend and checks the stored outcome through a
-// small inspection interface. internal/store/sqlite runs it in its unit
-// tests; tests/integration/conformance_pg_test.go runs it on Postgres.
+// Package storetest is the one conformance suite of the persistence of both
+// services, run against every backend in the manner of River's
+// riverdrivertest: internal/store/sqlite runs it in its unit tests,
+// tests/integration on PostgreSQL.
+//
+// RunAuth drives the auth domain services (auth.Service, vault.Service,
+// token.Issuer) over a backend and checks the stored outcome through a small
+// inspection interface; RunNotify holds a notify.Store to its contract.
 package storetest
 
 import (
@@ -113,10 +116,10 @@ func newEnv(t *testing.T, b Backend, store auth.Store, lockout auth.LockoutPolic
 	return &env{b: b, svc: svc, vaults: vault.NewService(b.Vaults, ring), clock: c, hasher: hasher, tokens: issuer}
 }
 
-// Run runs the suite; newBackend is called once per test and may return a
+// RunAuth runs the auth suite; newBackend is called once per test and may return a
 // fresh database (SQLite) or a shared one (Postgres: the tests use unique
 // emails).
-func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
+func RunAuth(t *testing.T, newBackend func(t *testing.T) Backend) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, Backend)

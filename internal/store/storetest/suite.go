@@ -410,7 +410,7 @@ func testDeleteAccount(t *testing.T, b Backend) {
 // per-email login lock it took is free, so the next login of that email is
 // decided instead of waiting for ever.
 // Negative control: without the recover-and-rollback in the store's inTx
-// (internal/store/pg/vault.go, internal/store/sqlite/sqlite.go) the second
+// (internal/store/{pg,sqlite}/tx.go) the second
 // transaction waits until its deadline: "context deadline exceeded".
 func testPanicRollsBack(t *testing.T, b Backend) {
 	email := newEmail("panic")

@@ -1,0 +1,321 @@
+// Package app assembles Mana's parts into the running services: one set of
+// constructors (the backend, the auth part, the notify part) composed three
+// ways, for `mana serve` (both services, one process, one port), `mana serve
+// auth` and `mana serve notify`; the in-process adapters between the two
+// services; and the operator commands' work. Nothing here is a rule of
+// either service: those live in internal/auth and internal/notify.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river"
+
+	"github.com/mana/mana/internal/auth/outbox"
+	"github.com/mana/mana/internal/config"
+	"github.com/mana/mana/internal/httpx"
+	"github.com/mana/mana/internal/notify"
+	"github.com/mana/mana/internal/notify/delivery"
+	"github.com/mana/mana/internal/notify/mailcapture"
+	"github.com/mana/mana/internal/notify/metrics"
+	"github.com/mana/mana/internal/store/pg"
+)
+
+const (
+	// serveMaxConns: auth's API, notify's API and one River client for both.
+	serveMaxConns = 30
+	// authMaxConns, notifyMaxConns: the pools of the split services; notify's
+	// River producer, notifier and five email workers need their share.
+	authMaxConns   = 20
+	notifyMaxConns = 20
+	// outboxWorkers hand auth's mail to notify.
+	outboxWorkers = 4
+	// outboxTimeout bounds one hand-off to notify over HTTP.
+	outboxTimeout = 15 * time.Second
+)
+
+// ServeAll is `mana serve`: auth and notify in one process on one port, one
+// /health, one /metrics; auth's mail is handed to notify and notify's tokens
+// are checked by auth in-process. stderr gets the start-up block.
+func ServeAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr func(string)) (err error) {
+	started := time.Now()
+	log = log.With("service", "mana")
+	cfg, err := config.LoadServe(look)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	// One River client works every queue. Workers are registered once the
+	// client exists (the stores insert their jobs through it); River reads
+	// the bundle when it starts.
+	workers := river.NewWorkers()
+	queues := notifyQueues()
+	queues[outbox.Queue] = river.QueueConfig{MaxWorkers: outboxWorkers}
+	dsn := ""
+	if cfg.DatabaseSet {
+		dsn = cfg.Auth.DatabaseURL
+	}
+	be, err := openBackend(ctx, log, backendOptions{databaseURL: dsn, dataDir: cfg.DataDir, maxConns: serveMaxConns,
+		migrate: []pg.Component{pg.Auth, pg.Notify}, queues: queues, workers: workers, policies: notifyPolicies(cfg.Notify)})
+	if err != nil {
+		return err
+	}
+	defer be.close()
+	mail, mailWhere, capture, err := serveMailer(cfg, log)
+	if err != nil {
+		return err
+	}
+
+	// One registry: notify's (with the Go and process collectors) takes
+	// auth's collectors too, so nothing is registered twice.
+	a, n, err := buildBoth(ctx, log, cfg, be, mail, started)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if err := errors.Join(
+		river.AddWorkerSafely(workers, n.worker),
+		river.AddWorkerSafely(workers, &outbox.Worker{Via: handOff{notify: n.service}, Log: log}),
+	); err != nil {
+		return fmt.Errorf("register workers: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	a.api.Routes(mux)
+	n.api.Mount(mux)
+	mux.Handle("GET /metrics", n.metrics.Handler())
+	health := healthHandler(log, checksOf(a.api, n))
+	mux.Handle("GET /health", health)
+	mux.Handle("GET /health/ready", health)
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"status": "ok", "service": "mana"})
+	})
+	if capture != nil && !cfg.Auth.Production {
+		mux.Handle("GET /dev/mail", capture.Handler(log))
+	}
+	origins := unionOrigins(cfg.Auth.CORSOrigins, cfg.Notify.CORSOrigins)
+	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(n.metrics.Registry(), "mana"),
+		httpx.CORS(origins, authCORSHeaders, a.handler(mux))))
+
+	if err := be.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job client: %w", err)
+	}
+	defer func() {
+		if stopErr := stopJobs(ctx, log, be.jobs); stopErr != nil {
+			err = errors.Join(err, stopErr)
+		}
+	}()
+	block := startupBlock{
+		URL: cfg.LocalURL, Data: be.where, Mail: mailWhere,
+		Unmet: productionChecklist(checklistFacts{
+			DevKEK: cfg.Auth.KEKIsDevDefault, NoSMTP: capture != nil, SQLite: be.sqlite,
+			DefaultServiceKey: cfg.Notify.ServiceKey == config.DefaultServiceKey,
+			Production:        cfg.Auth.Production, HTTPSBaseURL: strings.HasPrefix(cfg.Auth.BaseURL, "https://"),
+			RateLimitsOff: cfg.Auth.RateLimits == "off",
+		}),
+	}
+	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Auth.Port), handler, func() {
+		log.Info("mana ready", "startup_ms", time.Since(started).Milliseconds())
+		stderr(block.String())
+	})
+}
+
+// buildBoth builds the two parts of `mana serve` on one backend: notify's
+// registry takes auth's collectors, and notify's JWT routes ask auth
+// in-process.
+func buildBoth(ctx context.Context, log *slog.Logger, cfg config.Serve, be backend, mail delivery.Mailer,
+	started time.Time) (authPart, notifyPart, error) {
+	met := metrics.New()
+	a, err := newAuthPart(ctx, log.With("part", "auth"), cfg.Auth, be.auth, met.Registry(), true)
+	if err != nil {
+		return authPart{}, notifyPart{}, err
+	}
+	n, err := newNotifyPart(ctx, log.With("part", "notify"), cfg.Notify, be.notify, met, mail,
+		inProcessUsers{auth: a.service}, started)
+	if err != nil {
+		a.close()
+		return authPart{}, notifyPart{}, err
+	}
+	return a, n, nil
+}
+
+// ServeAuth runs mana-auth on its own (`mana serve auth`) until ctx is
+// cancelled; mail goes to mana-notify over HTTP.
+func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err error) {
+	log = log.With("service", "mana-auth")
+	cfg, err := config.LoadAuth(look)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &outbox.Worker{NotifyURL: cfg.NotifyURL, ServiceKey: cfg.ServiceKey,
+		HTTP: &http.Client{Timeout: outboxTimeout}, Log: log})
+	be, err := openBackend(ctx, log, backendOptions{databaseURL: cfg.DatabaseURL, maxConns: authMaxConns,
+		migrate: []pg.Component{pg.Auth}, queues: map[string]river.QueueConfig{outbox.Queue: {MaxWorkers: outboxWorkers}},
+		workers: workers})
+	if err != nil {
+		return err
+	}
+	defer be.close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, err := newAuthPart(ctx, log, cfg, be.auth, reg, false)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	mux := http.NewServeMux()
+	a.api.Routes(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(reg, "mana_auth"),
+		httpx.CORS(cfg.CORSOrigins, authCORSHeaders, a.handler(mux))))
+
+	// Started without ctx's cancellation: cancelling Start's context is a hard
+	// stop; stopJobs first lets in-flight hand-offs to notify finish.
+	if err := be.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job client: %w", err)
+	}
+	serveErr := httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), handler, nil)
+	return errors.Join(serveErr, stopJobs(ctx, log, be.jobs))
+}
+
+// ServeNotify runs mana-notify on its own (`mana serve notify`) until ctx is
+// cancelled; it checks end users' tokens against mana-auth over HTTP.
+func ServeNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err error) {
+	started := time.Now()
+	log = log.With("service", "mana-notify")
+	cfg, err := config.LoadNotify(look)
+	if err != nil {
+		return fmt.Errorf("mana-notify configuration: %w", err)
+	}
+	smtp, err := newSMTP(cfg)
+	if err != nil {
+		return err
+	}
+	// Only our queues: mana-auth's queue lives in the same schema and its
+	// jobs must never be fetched here.
+	workers := river.NewWorkers()
+	be, err := openBackend(ctx, log, backendOptions{databaseURL: cfg.DatabaseURL, maxConns: notifyMaxConns,
+		migrate: []pg.Component{pg.Notify}, queues: notifyQueues(), workers: workers, policies: notifyPolicies(cfg)})
+	if err != nil {
+		return err
+	}
+	defer be.close()
+	n, err := newNotifyPart(ctx, log, cfg, be.notify, metrics.New(), smtp, remoteUsers(cfg), started)
+	if err != nil {
+		return err
+	}
+	if err := river.AddWorkerSafely(workers, n.worker); err != nil {
+		return fmt.Errorf("register delivery worker: %w", err)
+	}
+	// Started without ctx's cancellation: cancelling Start's context is a
+	// hard stop, while shutdown below first lets in-flight sends finish.
+	if err := be.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job client: %w", err)
+	}
+	defer func() {
+		if stopErr := stopJobs(ctx, log, be.jobs); stopErr != nil {
+			err = errors.Join(err, stopErr)
+		}
+	}()
+	log.Info("mana-notify starting", "port", cfg.Port, "smtp_host", cfg.SMTPHost, "smtp_port", cfg.SMTPPort,
+		"smtp_tls", smtp.TLSMode().String(), "smtp_auth", cfg.SMTPUser != "", "email_retry_base", cfg.EmailRetryBase.String(),
+		"expo_push_url", cfg.ExpoPushURL)
+	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), n.api.Handler(), func() {
+		log.Info("mana-notify ready", "startup_ms", time.Since(started).Milliseconds())
+	})
+}
+
+// serveMailer is SMTP when SMTP_HOST is set, else the local capture under
+// the data directory (config refuses that in production).
+func serveMailer(cfg config.Serve, log *slog.Logger) (delivery.Mailer, string, *mailcapture.Capture, error) {
+	if cfg.SMTPSet {
+		smtp, err := newSMTP(cfg.Notify)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return smtp, fmt.Sprintf("sent by SMTP via %s:%d (%s)", cfg.Notify.SMTPHost, cfg.Notify.SMTPPort, smtp.TLSMode()), nil, nil
+	}
+	capture, err := mailcapture.New(filepath.Join(cfg.DataDir, "mail"), cfg.Notify.SMTPFrom, log)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return capture, "captured locally in " + capture.Dir() + ", shown at " + cfg.LocalURL + "/dev/mail", capture, nil
+}
+
+// handOff delivers auth's outbox mail through notify's Service in the same
+// process: the same acceptance as POST /notifications/send (idempotent by
+// externalId, stored with its delivery job in one transaction), without
+// HTTP. The outbox job completes only after that transaction committed; a
+// mail notify refuses for what it is cancels the job instead of retrying.
+type handOff struct {
+	notify *notify.Service
+}
+
+// Deliver implements outbox.Deliverer.
+func (h handOff) Deliver(ctx context.Context, m outbox.MailArgs) error {
+	_, err := h.notify.Accept(ctx, m.Message())
+	if notify.Rejected(err) {
+		return outbox.Permanent(err)
+	}
+	return err
+}
+
+// healthChecks are the checks of `mana serve`'s /health, one per part.
+type healthChecks struct {
+	AuthDatabase, NotifyDatabase, NotifyQueue func(context.Context) error
+}
+
+// checksOf are the real checks: a query on each part's store and on the queue.
+func checksOf(authPart interface{ Ping(context.Context) error }, n notifyPart) healthChecks {
+	return healthChecks{
+		AuthDatabase:   authPart.Ping,
+		NotifyDatabase: n.store.Ping,
+		NotifyQueue: func(ctx context.Context) error {
+			_, err := n.store.Stats(ctx, delivery.Queues())
+			return err
+		},
+	}
+}
+
+// healthHandler answers for both parts: 200 only when every check passes.
+func healthHandler(log *slog.Logger, c healthChecks) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		authErr, notifyErr, queueErr := c.AuthDatabase(ctx), c.NotifyDatabase(ctx), c.NotifyQueue(ctx)
+		status, code := "ok", http.StatusOK
+		if err := errors.Join(authErr, notifyErr, queueErr); err != nil {
+			log.ErrorContext(r.Context(), "health check failed", "err", err)
+			status, code = "unhealthy", http.StatusServiceUnavailable
+		}
+		httpx.WriteJSON(w, r, code, map[string]any{"status": status, "service": "mana", "timestamp": time.Now().UTC(),
+			"checks": map[string]any{
+				"auth":   map[string]bool{"database": authErr == nil},
+				"notify": map[string]bool{"database": notifyErr == nil, "queue": queueErr == nil},
+			}})
+	})
+}
+
+func unionOrigins(lists ...[]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range lists {
+		for _, o := range l {
+			if !seen[o] {
+				seen[o] = true
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,188 @@
+package auth
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mana/mana/internal/audit"
+	"github.com/mana/mana/internal/randid"
+)
+
+// RegisterInput is the body of POST /register.
+type RegisterInput struct {
+	Email, Password, Name, CallbackURL string
+}
+
+// Register creates an unverified user and queues the verification mail in the
+// same transaction. A taken email answers like a new one (no enumeration),
+// with a fresh fake user, and writes and sends nothing.
+func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (User, error) {
+	email := CanonicalEmail(in.Email)
+	if err := validateEmail(email); err != nil {
+		return User{}, err
+	}
+	if err := s.checkNewPassword(in.Password, email); err != nil {
+		return User{}, err
+	}
+	name := strings.TrimSpace(in.Name)
+	if name == "" {
+		name, _, _ = strings.Cut(email, "@")
+	}
+	if len(name) > MaxNameLen {
+		return User{}, invalid("name is too long (at most 255 characters)")
+	}
+	callback := s.callbackOrRoot(ctx, in.CallbackURL)
+	// Hash first, for new and existing emails alike, so both cost the same.
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return User{}, fmt.Errorf("register: %w", err)
+	}
+	now := s.now().UTC()
+	u := User{ID: randid.UserID(), Name: name, Email: email, Role: "user", AccessTier: "public", Kind: "human", CreatedAt: now, UpdatedAt: now}
+	secret := randid.Secret()
+	taken := false
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		if err := s.admitSignup(ctx, tx, now); err != nil {
+			return err
+		}
+		if err := tx.InsertUser(ctx, u, hash); err != nil {
+			if errors.Is(err, ErrConflict) {
+				taken = true
+				return err // roll back: nothing of this registration may remain
+			}
+			return err
+		}
+		if err := tx.InsertEvent(ctx, audit.Event{UserID: u.ID, Type: audit.Register, IP: c.IP, Metadata: map[string]any{}}); err != nil {
+			return err
+		}
+		return s.issueVerification(ctx, tx, u, secret, "register", callback, now)
+	})
+	if taken {
+		s.log.InfoContext(ctx, "registration for an existing email answered generically")
+		return u, nil // a fresh random id that exists nowhere
+	}
+	if errors.Is(err, ErrSignupLimit) {
+		return User{}, ErrSignupLimit
+	}
+	if err != nil {
+		return User{}, unavailable("register", err)
+	}
+	return u, nil
+}
+
+func (s *Service) issueVerification(ctx context.Context, tx Tx, u User, secret, reason, callback string, now time.Time) error {
+	hash := hashToken(secret)
+	if err := tx.InsertLinkToken(ctx, LinkToken{Hash: hash, Purpose: "verify-email", UserID: u.ID, Email: u.Email,
+		Reason: reason, ExpiresAt: now.Add(VerifyLinkTTL)}); err != nil {
+		return err
+	}
+	m := verificationMail(s.baseURL, u.Email, u.Name, secret, callback)
+	// The idempotency key lets notify drop a duplicate if our hand-off is retried.
+	m.ExternalID = "auth-verify-" + hex.EncodeToString(hash[:12])
+	return tx.EnqueueMail(ctx, m)
+}
+
+// callbackOrRoot keeps a client's sourceAppUrl for the link only when it is
+// allowed; an untrusted one must not fail the registration, so the link then
+// returns to "/" (and the verify endpoint would refuse the bad one anyway).
+func (s *Service) callbackOrRoot(ctx context.Context, raw string) string {
+	cb, err := s.callbacks.Check(raw)
+	if err != nil {
+		s.log.WarnContext(ctx, "ignoring a sourceAppUrl outside the allowed origins", "source_app_url", raw)
+		return "/"
+	}
+	return cb
+}
+
+// CheckCallback validates a callbackURL against the allow-list.
+func (s *Service) CheckCallback(raw string) (string, error) { return s.callbacks.Check(raw) }
+
+// VerifyEmail consumes a verification link. Errors are ErrTokenInvalid,
+// ErrTokenExpired, ErrUserNotFound or a store failure.
+func (s *Service) VerifyEmail(ctx context.Context, secret string, c Client) error {
+	if secret == "" || len(secret) > 256 {
+		return ErrTokenInvalid
+	}
+	var outcome error
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		t, err := tx.UseLinkToken(ctx, hashToken(secret), "verify-email")
+		if errors.Is(err, ErrNotFound) {
+			outcome = ErrTokenInvalid
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !s.now().Before(t.ExpiresAt) {
+			outcome = ErrTokenExpired
+			return nil // marking an expired link used is harmless and keeps it single-use
+		}
+		changed, err := tx.MarkEmailVerified(ctx, t.UserID, t.Email)
+		if errors.Is(err, ErrNotFound) {
+			outcome = ErrUserNotFound
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !changed {
+			return nil
+		}
+		return tx.InsertEvent(ctx, audit.Event{UserID: t.UserID, Type: audit.EmailVerified, IP: c.IP, UserAgent: c.UserAgent, Metadata: map[string]any{}})
+	})
+	if err != nil {
+		return unavailable("verify email", err)
+	}
+	return outcome
+}
+
+// ResendVerification mails a fresh link to an existing unverified user, at
+// most resendPerHour per hour and resendMinSpacing apart. It reports nothing
+// about whether the address exists; only store failures are errors.
+func (s *Service) ResendVerification(ctx context.Context, rawEmail, rawCallback string) error {
+	email := CanonicalEmail(rawEmail)
+	if err := validateEmail(email); err != nil {
+		return err
+	}
+	callback := s.callbackOrRoot(ctx, rawCallback)
+	now := s.now().UTC()
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		u, found, err := existingUser(ctx, tx, email)
+		if err != nil || !found {
+			return err
+		}
+		if u.EmailVerified {
+			return nil
+		}
+		if err := tx.LockUser(ctx, u.ID); err != nil {
+			return err
+		}
+		recent, err := tx.LinkTokensSince(ctx, u.ID, "verify-email", "resend", now.Add(-time.Hour))
+		if err != nil {
+			return err
+		}
+		if len(recent) >= resendPerHour || (len(recent) > 0 && now.Sub(recent[0]) < resendMinSpacing) {
+			s.log.InfoContext(ctx, "verification resend throttled", "user_id", u.ID, "resends_last_hour", len(recent))
+			return nil
+		}
+		return s.issueVerification(ctx, tx, u, randid.Secret(), "resend", callback, now)
+	})
+	if err != nil {
+		return unavailable("resend verification", err)
+	}
+	return nil
+}
+
+// existingUser looks a user up by canonical email for flows that answer the
+// same whether or not the address exists: found is false for an unknown one.
+func existingUser(ctx context.Context, tx Tx, email string) (u User, found bool, err error) {
+	u, err = tx.UserByEmail(ctx, email)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, false, nil
+	}
+	return u, err == nil, err
+}
