@@ -165,6 +165,7 @@ func newEmail(scheduled *time.Time) notify.NewNotification {
 // job outside the store's transaction cannot be expressed (the store hands
 // its *sql.Tx to the jobs.TxInserter).
 func TestDeliveryOnSQLiteExactlyOnceAndAcrossRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mail := &fakeMailer{}
 	first := openNotify(t, dir, mail, true)
@@ -238,6 +239,7 @@ func TestDeliveryOnSQLiteExactlyOnceAndAcrossRestart(t *testing.T) {
 // (e.g. julianday(min(scheduled_at) || 'x') in NotifyStore.Stats,
 // internal/store/sqlite/notify_queue.go: the poll runs into its deadline).
 func TestQueueStatsOnSQLite(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := openNotify(t, t.TempDir(), &fakeMailer{}, false)
 	at := time.Now().Add(time.Hour)
@@ -274,6 +276,7 @@ func TestQueueStatsOnSQLite(t *testing.T) {
 // to `status IN ('pending', 'processing')` in NotifyStore.Claim,
 // internal/store/sqlite/notify.go) sends the mail.
 func TestCancelledScheduledNotificationIsNotSent(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mail := &fakeMailer{}
 	r := openNotify(t, dir, mail, true)

@@ -30,7 +30,7 @@ const (
 )
 
 // Event is one auth.security_events row. Empty strings are written as SQL
-// NULL (the old service lost every row by binding undefined instead).
+// NULL, so an absent field never costs the row (docs/compatibility.md).
 type Event struct {
 	UserID    string
 	Type      string

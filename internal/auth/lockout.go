@@ -10,7 +10,7 @@ type LockoutPolicy struct {
 	Lock      time.Duration
 }
 
-// DefaultLockout is the old service's policy: 5 failures in 15 minutes lock
+// DefaultLockout is the contract's policy: 5 failures in 15 minutes lock
 // for 30 minutes after the last failure.
 var DefaultLockout = LockoutPolicy{Threshold: 5, Window: 15 * time.Minute, Lock: 30 * time.Minute}
 
@@ -19,9 +19,9 @@ var DefaultLockout = LockoutPolicy{Threshold: 5, Window: 15 * time.Minute, Lock:
 func (p LockoutPolicy) lookback() time.Duration { return p.Window + p.Lock }
 
 // Evaluate decides from the newest failures (newest first) whether the account
-// is locked at now and for how long. Unlike the old service, the lock lasts
-// the advertised time: it is held by the Threshold newest failures having
-// fallen within one Window, not by them still being inside the window now.
+// is locked at now and for how long. The lock lasts the advertised time: it
+// is held by the Threshold newest failures having fallen within one Window,
+// not by them still being inside the window now (docs/compatibility.md).
 func (p LockoutPolicy) Evaluate(newestFirst []time.Time, now time.Time) (locked bool, remaining time.Duration) {
 	if len(newestFirst) < p.Threshold {
 		return false, 0

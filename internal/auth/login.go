@@ -20,7 +20,7 @@ type LoginResult struct {
 }
 
 // loginEvent is an event of /login before a user is known: no user id, the
-// canonical email and the machine code in metadata (as the old service wrote).
+// canonical email and the machine code in metadata (the contract's event shape).
 func loginEvent(eventType, code, email string, c Client) audit.Event {
 	return audit.Event{Type: eventType, IP: c.IP, UserAgent: c.UserAgent,
 		Metadata: map[string]any{"code": code, "endpoint": "/login", "email": email}}

@@ -5,9 +5,9 @@ import (
 	"net/url"
 )
 
-// verificationMail builds the verification email of the old service (seed
-// contract §7.7) with the name and URL HTML-escaped. The link carries token
-// first, then callbackURL, as old clients parse it.
+// verificationMail builds the verification email of the seed contract (§7.7)
+// with the name and URL HTML-escaped. The link carries token first, then
+// callbackURL, as existing clients parse it.
 func verificationMail(baseURL, to, name, token, callbackURL string) Mail {
 	link := baseURL + "/api/auth/verify-email?token=" + url.QueryEscape(token) + "&callbackURL=" + url.QueryEscape(callbackURL)
 	l := html.EscapeString(link)

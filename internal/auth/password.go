@@ -85,7 +85,7 @@ func (s *Service) ForgotPassword(ctx context.Context, rawEmail, rawRedirect stri
 			Metadata: map[string]any{"email": u.Email}}); err != nil {
 			return err
 		}
-		// The link shape of the old service (contract §9.4): the GET handler
+		// The contract's link shape (§9.4): the GET handler
 		// checks the token and redirects to the client's page with ?token=.
 		link := s.baseURL + "/api/auth/reset-password/" + url.PathEscape(secret) + "?callbackURL=" + url.QueryEscape(redirect)
 		m := resetMail(u.Email, u.Name, link)

@@ -167,7 +167,7 @@ func (f profileFields) patch() auth.ProfilePatch {
 }
 
 // meProfile is PATCH /api/v1/me/profile (contract §2.4). Its errors keep the
-// human text in "error", as the /me routes of the old service did.
+// human text in "error", the contract's shape for the /me routes.
 func (a *API) meProfile(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	var in profileFields
 	if err := httpx.DecodeJSON(w, r, maxBody, &in, false); err != nil {

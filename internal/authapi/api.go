@@ -51,7 +51,7 @@ type Config struct {
 func New(c Config) *API {
 	a := &API{svc: c.Service, tokens: c.Tokens, vault: c.Vault, log: c.Log, trustedProxies: c.TrustedProxies,
 		omitHealth: c.OmitHealth}
-	// Cookie names of the old service (seed contract §2.7): __Secure- prefix on https.
+	// Cookie names of the seed contract (§2.7): __Secure- prefix on https.
 	a.cookieNames = []string{"mana.session_token", "__Secure-mana.session_token"}
 	if strings.HasPrefix(c.BaseURL, "https://") {
 		a.cookieNames = []string{"__Secure-mana.session_token", "mana.session_token"}
@@ -316,7 +316,7 @@ func (a *API) session(w http.ResponseWriter, r *http.Request) {
 		view, err = a.svc.SessionByRefresh(r.Context(), a.refreshFrom(r, ""))
 	}
 	if errors.Is(err, auth.ErrSessionInvalid) {
-		httpx.WriteJSON(w, r, http.StatusOK, nil) // the old service answers `null`
+		httpx.WriteJSON(w, r, http.StatusOK, nil) // the contract's answer (docs/compatibility.md)
 		return
 	}
 	if err != nil {

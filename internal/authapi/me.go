@@ -7,7 +7,7 @@ import (
 	"github.com/mana/mana/internal/httpx"
 )
 
-// knownApps are the 23 apps /me/data lists, in the old service's order.
+// knownApps are the 23 apps /me/data lists, in the contract's order.
 var knownApps = [][3]string{
 	{"todo", "Todo", "✅"}, {"chat", "ManaChat", "💬"}, {"calendar", "Kalender", "📅"}, {"clock", "Clock", "⏰"},
 	{"contacts", "Kontakte", "👤"}, {"cards", "Cards", "🃏"}, {"picture", "ManaPicture", "🎨"}, {"quotes", "Quotes", "✨"},

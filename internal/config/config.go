@@ -19,10 +19,12 @@ import (
 // Lookup reads one variable; os.LookupEnv in production, a map in tests.
 type Lookup func(name string) (string, bool)
 
-// DevKEK is the all-zero key the old service used when none was configured.
+// DevKEK is the all-zero key used outside production when none is configured,
+// so development data stays readable (docs/compatibility.md).
 const DevKEK = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
-// DefaultServiceKey is the development service key both old services shared.
+// DefaultServiceKey is the development service key auth and notify share;
+// production refuses it.
 const DefaultServiceKey = "dev-service-key"
 
 // Auth is mana-auth's configuration.
@@ -55,9 +57,9 @@ type Auth struct {
 	PasswordMinLength int
 	// MaxDailySignups caps registrations per UTC day; 0 = unlimited (contract §3.3).
 	MaxDailySignups int
-	// BetterAuthSecret opens the JWT signing keys the old service stored
-	// (BETTER_AUTH_SECRET). It is the raw value, not trimmed: the old
-	// service derived its key from the exact bytes.
+	// BetterAuthSecret opens the stored JWT signing keys sealed with
+	// BETTER_AUTH_SECRET rather than a KEK. It is the raw value, not trimmed:
+	// the sealing key is derived from its exact bytes.
 	BetterAuthSecret string
 }
 
@@ -99,7 +101,7 @@ type reader struct {
 	errs []error
 }
 
-// str returns the value, treating an empty string as unset (as the old services did).
+// str returns the value, treating an empty string as unset (docs/compatibility.md).
 func (r *reader) str(name, def string) string {
 	if v, ok := r.look(name); ok && strings.TrimSpace(v) != "" {
 		return strings.TrimSpace(v)
@@ -241,7 +243,7 @@ func LoadAuth(look Lookup) (Auth, error) {
 	c := Auth{Production: r.production()}
 	c.Port = r.port("PORT", 3001)
 	c.DatabaseURL = r.dbURL("DATABASE_URL", "postgresql://mana:devpassword@localhost:5432/mana_platform", c.Production)
-	// Issuer precedence of the old service: BASE_URL, then JWT_ISSUER.
+	// Issuer precedence: BASE_URL, then JWT_ISSUER (docs/compatibility.md).
 	c.BaseURL = r.httpURL("BASE_URL", r.str("JWT_ISSUER", "http://localhost:3001"))
 	c.NotifyURL = r.httpURL("MANA_NOTIFY_URL", "http://localhost:3013")
 	c.ServiceKey = r.str("MANA_SERVICE_KEY", DefaultServiceKey)

@@ -13,9 +13,9 @@ import (
 	"fmt"
 )
 
-// LegacyID is the kek_id the old service wrote. It had exactly one KEK, but
-// after a rotation that KEK is no longer the active one, so a LegacyID value
-// is opened by trying every configured KEK, active first: GCM authentication
+// LegacyID is the kek_id of rows sealed before kek_ids named a key
+// (docs/compatibility.md). It does not say which configured KEK opens the row
+// (after a rotation it is not the active one), so a LegacyID value is opened by trying every configured KEK, active first: GCM authentication
 // tells which one is right (a wrong key fails the tag check, it never yields
 // wrong plaintext).
 const LegacyID = "env-v1"

@@ -56,7 +56,7 @@ type Summary struct {
 	VaultsFailed        int
 	FailedUsers         []string // the first few, for the operator
 	SigningKeysResealed int
-	SigningKeysLegacy   int // sealed by the old service's BETTER_AUTH_SECRET: left as they are
+	SigningKeysLegacy   int // sealed by BETTER_AUTH_SECRET, not a KEK: left as they are
 	Elapsed             time.Duration
 }
 

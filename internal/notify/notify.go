@@ -99,7 +99,7 @@ type WebhookOptions struct {
 }
 
 // NewNotification is what Create stores. Empty strings and a nil Data are
-// stored as NULL, as the old service did for absent fields.
+// stored as NULL: an absent field is NULL in the table (docs/compatibility.md).
 type NewNotification struct {
 	UserID     string
 	AppID      string

@@ -1,8 +1,8 @@
 // Rendering fills notification templates. Email bodies are HTML and go
 // through html/template, so values from the request are escaped for their
 // context; subjects (a mail header) and push/webhook bodies (not HTML) use
-// text/template. A variable the data does not have is an error — the old
-// service printed "<no value>" into users' inboxes.
+// text/template. A variable the data does not have is an error, so "<no
+// value>" never reaches a user's inbox (docs/compatibility.md).
 
 package notify
 

@@ -18,7 +18,7 @@ import (
 	"github.com/mana/mana/internal/notify/metrics"
 )
 
-// Version is reported by /health (the old service's value).
+// Version is reported by /health (the contract's value).
 const Version = "1.0.0"
 
 // healthTimeout bounds the health query so a hung database answers unhealthy
@@ -155,9 +155,9 @@ func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
 	}})
 }
 
-// health answers 503 when the database query fails. The old service always
-// answered 200 (with status "unhealthy" in the body); a load balancer or
-// orchestrator only reads the status code, so that hid a dead database.
+// health answers 503 when the database query fails: a load balancer or
+// orchestrator only reads the status code, so a 200 with status "unhealthy"
+// in the body would hide a dead database.
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()

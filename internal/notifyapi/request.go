@@ -10,8 +10,8 @@ import (
 	"github.com/mana/mana/internal/notify"
 )
 
-// maxBodyBytes bounds a request body (a body field of notify.MaxBodyBytes
-// must fit).
+// maxBodyBytes bounds a request body: the contract's 1 MiB, which also
+// bounds the body field (so notify's own body limit is not reached over HTTP).
 const maxBodyBytes = notify.MaxBodyBytes
 
 // SendRequest is the body of POST /api/v1/notifications/send (contract §7.1),

@@ -14,7 +14,8 @@ import (
 )
 
 // templateJSON is the contract's view of a template; variables is []byte so
-// it is encoded as base64 of the JSON, the old service's quirk.
+// it is encoded as base64 of the JSON, the contract's encoding
+// (docs/compatibility.md).
 type templateJSON struct {
 	ID           string    `json:"id"`
 	Slug         string    `json:"slug"`
@@ -209,7 +210,7 @@ func (a *API) updateTemplate(w http.ResponseWriter, r *http.Request) {
 		Subject      *string         `json:"subject"`
 		BodyTemplate *string         `json:"bodyTemplate"`
 		IsActive     *bool           `json:"isActive"`
-		Variables    json.RawMessage `json:"variables"` // ignored, as by the old service
+		Variables    json.RawMessage `json:"variables"` // ignored (docs/compatibility.md)
 	}
 	if !decodeBody(w, r, maxBodyBytes, &req, false) {
 		return
@@ -280,7 +281,7 @@ func renderFailed(err error) *apiError {
 }
 
 // previewTemplate renders a stored template. A missing variable is a 400
-// naming it (the old service answered 404 and printed "<no value>" at send).
+// naming it (docs/compatibility.md).
 func (a *API) previewTemplate(w http.ResponseWriter, r *http.Request) {
 	slug, locale, e := slugAndLocale(r)
 	if e != nil {

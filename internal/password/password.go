@@ -1,5 +1,5 @@
 // Package password hashes new passwords with argon2id and verifies both those
-// and the scrypt hashes the old service (Better Auth) stored, so existing
+// and the stored Better Auth scrypt hashes, so existing
 // users keep signing in.
 package password
 
@@ -72,8 +72,8 @@ func (h *Hasher) acquire(ctx context.Context) error {
 
 func (h *Hasher) release() { <-h.slots }
 
-// Normalize applies NFKC, as the old service did before hashing, so that the
-// same password typed on different keyboards matches.
+// Normalize applies NFKC before hashing, as the stored hashes were made, so
+// that the same password typed on different keyboards matches.
 func Normalize(pw string) string { return norm.NFKC.String(pw) }
 
 // Hash returns a PHC-format argon2id hash of the NFKC-normalised password.

@@ -1,4 +1,4 @@
-// Package randid makes the random identifiers and secrets the old service used:
+// Package randid makes random identifiers and secrets in the stored formats:
 // 32 characters of [A-Za-z0-9] for ids, URL-safe base64 of 32 bytes for tokens.
 package randid
 

@@ -18,8 +18,8 @@ func legacyKey(secret string) []byte {
 	return sum[:]
 }
 
-// openLegacyPrivate opens a private key the old service stored (seed contract
-// §4.2): a JSON string literal holding hex of XChaCha20-Poly1305 nonce(24) ||
+// openLegacyPrivate opens a private key sealed with BETTER_AUTH_SECRET (seed
+// contract §4.2): a JSON string literal holding hex of XChaCha20-Poly1305 nonce(24) ||
 // ciphertext || tag, key SHA-256(BETTER_AUTH_SECRET), plaintext the private JWK.
 func openLegacyPrivate(key []byte, stored string) (ed25519.PrivateKey, error) {
 	if key == nil {

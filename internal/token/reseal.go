@@ -12,9 +12,8 @@ import (
 func sealAAD(kid string) []byte { return []byte("auth.jwks:" + kid) }
 
 // Reseal moves a signing key's sealed private half to the ring's active KEK
-// (for `mana kek rotate`); the key itself is unchanged. Rows of the old
-// service (no kek_id, sealed with BETTER_AUTH_SECRET) are not under a KEK
-// and are refused here.
+// (for `mana kek rotate`); the key itself is unchanged. Rows sealed with
+// BETTER_AUTH_SECRET (no kek_id) are not under a KEK and are refused here.
 func Reseal(ring *kek.Ring, k StoredKey) (StoredKey, error) {
 	if k.KEKID == "" {
 		return StoredKey{}, fmt.Errorf("token: key %s is sealed by the old service's secret, not a KEK", k.ID)

@@ -20,7 +20,7 @@ import (
 	"github.com/mana/mana/internal/randid"
 )
 
-// TTL is the access token lifetime of the old service (15 minutes).
+// TTL is the contract's access token lifetime (15 minutes).
 const TTL = 15 * time.Minute
 
 // Claims are the access token's claims (seed contract §4.1, plus jti).
@@ -42,7 +42,7 @@ type StoredKey struct {
 	ID         string
 	PublicKey  string // JSON of the public JWK
 	PrivateKey string // sealed private key (format depends on KEKID)
-	KEKID      string // empty for rows written by the old service
+	KEKID      string // empty for rows sealed with BETTER_AUTH_SECRET
 	CreatedAt  time.Time
 }
 
@@ -83,7 +83,7 @@ type publicJWK struct {
 type Issuer struct {
 	store    KeyStore
 	ring     *kek.Ring
-	legacy   []byte // SHA-256 of BETTER_AUTH_SECRET, to open the old service's keys; may be nil
+	legacy   []byte // SHA-256 of BETTER_AUTH_SECRET, to open keys sealed with it; may be nil
 	issuer   string
 	audience string
 	now      func() time.Time
@@ -103,7 +103,7 @@ type Config struct {
 	Ring     *kek.Ring
 	Issuer   string
 	Audience string
-	// BetterAuthSecret, when set, opens signing keys the old service stored.
+	// BetterAuthSecret, when set, opens signing keys sealed with it.
 	BetterAuthSecret string
 	Log              *slog.Logger
 	Now              func() time.Time

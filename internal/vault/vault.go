@@ -5,7 +5,7 @@
 //
 // Every operation runs in one transaction scoped to the user (row-level
 // security) and writes its audit row in it. Refusals (404/409/400) and unwrap
-// failures commit their audit row too; the old service rolled them back.
+// failures commit their audit row too, so every attempt stays on record.
 package vault
 
 import (
@@ -66,8 +66,8 @@ type Audit struct {
 	Status             int
 }
 
-// NewAuditID is the id of an audit row: 21 random characters, like the
-// nanoid the old service used (URL-safe alphabet).
+// NewAuditID is the id of an audit row: 21 random URL-safe characters, the
+// length of existing ids (docs/compatibility.md).
 func NewAuditID() string { return randid.ID(21) }
 
 // Store persists vaults.

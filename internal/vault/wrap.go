@@ -14,8 +14,8 @@ const MasterKeySize = 32
 // Wrap schemes (column wrap_scheme). The client-visible format_version is a
 // different thing and stays 1.
 const (
-	// SchemeNoAAD is how the old service wrapped: AES-256-GCM, no associated
-	// data. Still read; never written.
+	// SchemeNoAAD is AES-256-GCM with no associated data, the scheme of
+	// existing rows (docs/compatibility.md). Still read; never written.
 	SchemeNoAAD = 1
 	// SchemeUserAAD binds the owner's user id as associated data, so a
 	// wrapped key copied into another user's row does not unwrap.

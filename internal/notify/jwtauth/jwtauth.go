@@ -2,8 +2,8 @@
 // preferences) by their mana-auth access token: the signature is verified
 // locally against mana-auth's JWKS (cached; refetched, rate-limited, when a
 // token names an unknown kid), then mana-auth is asked whether the session is
-// still live, because a revoked session's tokens keep valid signatures. The
-// old service trusted the token's claims without checking the signature.
+// still live, because a revoked session's tokens keep valid signatures.
+// Claims are never trusted before the signature is (docs/compatibility.md).
 package jwtauth
 
 import (

@@ -238,8 +238,8 @@ func (s *SMTP) clientOptions(conns *connections) []gomail.Option {
 
 	switch {
 	case s.cfg.User == "":
-		// The old service refused to send without credentials; a relay
-		// that needs none (Mailpit, a local MTA) is a normal setup.
+		// No credentials means no SMTP AUTH: a relay that needs none
+		// (Mailpit, a local MTA) is a normal setup.
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthNoAuth))
 	case s.mode == TLSStartTLSOpportunistic:
 		opts = append(opts, gomail.WithUsername(s.cfg.User), gomail.WithPassword(s.cfg.Password),

@@ -21,7 +21,7 @@ import (
 var blocklist string
 
 const (
-	// DefaultMinLength keeps the old service's minimum. NIST SP 800-63B-4
+	// DefaultMinLength keeps the contract's minimum. NIST SP 800-63B-4
 	// asks for 15 when a password is the only factor; operators raise it with
 	// MANA_PASSWORD_MIN_LENGTH.
 	DefaultMinLength = 8

@@ -107,8 +107,8 @@ type txn struct {
 	jobs jobs.TxInserter[pgx.Tx]
 }
 
-// null binds "" as SQL NULL: the old service lost its audit rows by binding
-// undefined into a collapsed parameter slot.
+// null binds "" as SQL NULL: every parameter slot gets a value, so an absent
+// field never costs the row (docs/compatibility.md).
 func null(s string) *string {
 	if s == "" {
 		return nil
@@ -145,7 +145,7 @@ func (t *txn) RecentFailures(ctx context.Context, email string, since time.Time,
 }
 
 func (t *txn) InsertFailedAttempt(ctx context.Context, email, ip string) error {
-	// No id: it is a serial. Supplying one is exactly the old service's bug.
+	// No id: it is a serial, and the database assigns it (docs/compatibility.md).
 	if _, err := t.tx.Exec(ctx, `INSERT INTO auth.login_attempts (email, ip_address, successful) VALUES ($1, $2, false)`, email, null(ip)); err != nil {
 		return fmt.Errorf("record login attempt: %w", err)
 	}

@@ -169,7 +169,7 @@ func (t *txn) RecentFailures(ctx context.Context, email string, since time.Time,
 }
 
 func (t *txn) InsertFailedAttempt(ctx context.Context, email, ip string) error {
-	// No id: it is the rowid. Supplying one is exactly the old service's bug.
+	// No id: it is the rowid, and the database assigns it (docs/compatibility.md).
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO auth_login_attempts (email, ip_address, successful, attempted_at) VALUES (?, ?, 0, ?)`,
 		email, Null(ip), t.stamp()); err != nil {
 		return fmt.Errorf("record login attempt: %w", err)
