@@ -179,8 +179,9 @@ func openSQLite(ctx context.Context, log *slog.Logger, o backendOptions) (be bac
 }
 
 // openDataDir opens dataDir/mana.db holding the directory's lock (one
-// process per SQLite data directory); create makes the directory and the
-// file when missing. ok-less callers get os.ErrNotExist for a missing file.
+// process per SQLite data directory). With create it makes the directory
+// and the file when missing; without, a missing file is an error that
+// wraps fs.ErrNotExist.
 func openDataDir(ctx context.Context, dataDir string, create bool) (db *sql.DB, file string, closeDB func() error, err error) {
 	file = filepath.Join(dataDir, sqliteFile)
 	if create {

@@ -82,29 +82,10 @@ func ServeAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 		return err
 	}
 	defer a.close()
-	if err := errors.Join(
-		river.AddWorkerSafely(workers, n.worker),
-		river.AddWorkerSafely(workers, &outbox.Worker{Via: handOff{notify: n.service}, Log: log}),
-	); err != nil {
-		return fmt.Errorf("register workers: %w", err)
+	if err := allWorkers(workers, log, n); err != nil {
+		return err
 	}
-
-	mux := http.NewServeMux()
-	a.api.Routes(mux)
-	n.api.Mount(mux)
-	mux.Handle("GET /metrics", n.metrics.Handler())
-	health := healthHandler(log, checksOf(a.api, n))
-	mux.Handle("GET /health", health)
-	mux.Handle("GET /health/ready", health)
-	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"status": "ok", "service": "mana"})
-	})
-	if capture != nil && !cfg.Auth.Production {
-		mux.Handle("GET /dev/mail", capture.Handler(log))
-	}
-	origins := unionOrigins(cfg.Auth.CORSOrigins, cfg.Notify.CORSOrigins)
-	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(n.metrics.Registry(), "mana"),
-		httpx.CORS(origins, authCORSHeaders, a.handler(mux))))
+	handler := allRoutes(log, cfg, a, n, capture)
 
 	if err := be.jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job client: %w", err)
@@ -146,6 +127,40 @@ func buildBoth(ctx context.Context, log *slog.Logger, cfg config.Serve, be backe
 		return authPart{}, notifyPart{}, err
 	}
 	return a, n, nil
+}
+
+// allWorkers registers `mana serve`'s workers on its one job client:
+// notify's delivery and the in-process hand-off of auth's mail.
+func allWorkers(workers *river.Workers, log *slog.Logger, n notifyPart) error {
+	if err := errors.Join(
+		river.AddWorkerSafely(workers, n.worker),
+		river.AddWorkerSafely(workers, &outbox.Worker{Via: handOff{notify: n.service}, Log: log}),
+	); err != nil {
+		return fmt.Errorf("register workers: %w", err)
+	}
+	return nil
+}
+
+// allRoutes is `mana serve`'s one handler: both route sets on one mux with
+// one /health, /metrics and (capture on, not in production) /dev/mail,
+// behind request ids, the access log, CORS and auth's rate limits.
+func allRoutes(log *slog.Logger, cfg config.Serve, a authPart, n notifyPart, capture *mailcapture.Capture) http.Handler {
+	mux := http.NewServeMux()
+	a.api.Routes(mux)
+	n.api.Mount(mux)
+	mux.Handle("GET /metrics", n.metrics.Handler())
+	health := healthHandler(log, checksOf(a.api, n))
+	mux.Handle("GET /health", health)
+	mux.Handle("GET /health/ready", health)
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"status": "ok", "service": "mana"})
+	})
+	if capture != nil && !cfg.Auth.Production {
+		mux.Handle("GET /dev/mail", capture.Handler(log))
+	}
+	origins := unionOrigins(cfg.Auth.CORSOrigins, cfg.Notify.CORSOrigins)
+	return httpx.RequestID(httpx.Logging(log, observeHTTP(n.metrics.Registry(), "mana"),
+		httpx.CORS(origins, authCORSHeaders, a.handler(mux))))
 }
 
 // ServeAuth runs mana-auth on its own (`mana serve auth`) until ctx is

@@ -110,6 +110,7 @@ func RunNotify(t *testing.T, open OpenNotify) {
 		{"Templates", testTemplates},
 		{"Devices", testDevices},
 		{"Preferences", testPreferences},
+		{"Stats", testStats},
 		{"PanicRollsBack", testNotifyPanicRollsBack},
 	}
 	for _, tc := range tests {
@@ -658,5 +659,34 @@ func testNotifyPanicRollsBack(t *testing.T, st notify.Store, jobs *JobRecorder) 
 	c, err := st.Create(deadline, email(ext))
 	if err != nil || c.Deduplicated {
 		t.Fatalf("create after a panic: %+v, %v", c, err)
+	}
+}
+
+// Stats answers every queue asked (zero when it holds no job) and counts
+// notifications that failed for good as dead letters. The queues are this
+// run's own, so jobs of services sharing the database do not count.
+// Negative controls: a Stats that leaves out the dead-letter count, or
+// leaves a queue without jobs out of Depth, fails here.
+func testStats(t *testing.T, st notify.Store, _ *JobRecorder) {
+	queues := []string{unique("q"), unique("q")}
+	id := mustCreate(t, st, email(""))
+	if _, ok, err := st.Claim(ctx(t), id); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if err := st.RecordAttempt(ctx(t), notify.Attempt{NotificationID: id, Number: 1, Channel: notify.ChannelEmail,
+		Err: errors.New("smtp 550"), NextStatus: notify.StatusFailed}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Stats(ctx(t), queues)
+	if err != nil {
+		t.Fatalf("stats: %v", err)
+	}
+	for _, q := range queues {
+		if d, ok := s.Depth[q]; !ok || d != 0 {
+			t.Fatalf("depth of the empty queue %s = %d (present %v), want 0", q, d, ok)
+		}
+	}
+	if s.OldestPending < 0 || s.DeadLetters < 1 {
+		t.Fatalf("stats %+v: want no negative age and at least this run's dead letter", s)
 	}
 }
