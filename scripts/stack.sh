@@ -50,6 +50,8 @@ STACK_PORTS=("$PG_PORT" "$SMTP_PORT" "$MAILPIT_PORT" "$AUTH_PORT" "$NOTIFY_PORT"
 MAILPIT_VERSION=v1.33.1
 TEST_SERVICE_KEY=test-service-key
 TEST_WEBHOOK_SECRET=test-webhook-secret
+# Signs the session cookies of every auth process (shared, as replicas must).
+TEST_BETTER_AUTH_SECRET=test-better-auth-secret
 # A fixed, non-zero test KEK: base64 of the 32 bytes "mana-integration-test-kek-32byte".
 TEST_KEK="$(printf 'mana-integration-test-kek-32byte' | base64)"
 # A retired KEK the auth processes also know (MANA_AUTH_KEK_PREVIOUS), so the
@@ -423,6 +425,7 @@ MANA_AUTH_KEK=$TEST_KEK
 MANA_AUTH_KEK_PREVIOUS=$TEST_KEK_PREVIOUS
 MANA_NOTIFY_URL=http://127.0.0.1:$NOTIFY_PORT
 MANA_SERVICE_KEY=$TEST_SERVICE_KEY
+BETTER_AUTH_SECRET=$TEST_BETTER_AUTH_SECRET
 CORS_ORIGINS=http://localhost:5173,http://localhost:3091
 JWT_AUDIENCE=mana
 EOF
@@ -454,6 +457,7 @@ export WEBHOOK_SECRET=$TEST_WEBHOOK_SECRET
 export MAILPIT_URL=http://127.0.0.1:$MAILPIT_PORT
 export TEST_DATABASE_URL='$DB_URL'
 export SERVICE_KEY=$TEST_SERVICE_KEY
+export BETTER_AUTH_SECRET=$TEST_BETTER_AUTH_SECRET
 export TEST_KEK=$TEST_KEK
 export TEST_KEK_PREVIOUS=$TEST_KEK_PREVIOUS
 export MANA_STACK_CTL=$(printf '%q' "$STACK_DIR/ctl")

@@ -1,11 +1,17 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,8 +66,12 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 	}
 	log.Info("KEK ring ready", "active_kek_id", ring.ActiveID(), "kek_ids", ring.IDs())
 
+	secret, err := betterAuthSecret(log, cfg)
+	if err != nil {
+		return authPart{}, err
+	}
 	tokens, err := token.NewIssuer(ctx, token.Config{Store: st.store, Ring: ring, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience,
-		BetterAuthSecret: cfg.BetterAuthSecret, Log: log})
+		BetterAuthSecret: secret, Log: log})
 	if err != nil {
 		return authPart{}, err
 	}
@@ -72,15 +82,53 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 	svc := auth.NewService(auth.Config{
 		Store: st.store, Hasher: password.NewHasher(password.OWASP, cfg.MaxConcurrentHashes), Tokens: tokens,
 		BaseURL: cfg.BaseURL, Callbacks: auth.NewCallbackPolicy(append([]string{cfg.BaseURL}, cfg.CORSOrigins...)...),
-		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: cfg.MaxDailySignups, Log: log,
+		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: cfg.MaxDailySignups, LegacySecret: secret, Log: log,
 	})
 	limiter, rules, closeLimiter, err := rateLimiter(ctx, log, cfg)
 	if err != nil {
 		return authPart{}, err
 	}
 	api := authapi.New(authapi.Config{Service: svc, Tokens: tokens, Vault: vault.NewService(st.vaults, ring), Log: log,
-		TrustedProxies: cfg.TrustedProxies, BaseURL: cfg.BaseURL, Registry: reg, OmitHealth: omitHealth})
+		TrustedProxies: cfg.TrustedProxies, BaseURL: cfg.BaseURL, BetterAuthSecret: secret, CookieDomain: cfg.CookieDomain,
+		Production: cfg.Production, TrustedOrigins: append(append([]string{}, cfg.CORSOrigins...), cfg.TrustedOrigins...),
+		Registry: reg, OmitHealth: omitHealth})
 	return authPart{api: api, service: svc, limiter: limiter, rules: rules, close: closeLimiter}, nil
+}
+
+// betterAuthSecretFile keeps the generated development BETTER_AUTH_SECRET.
+const betterAuthSecretFile = "better-auth-secret"
+
+// betterAuthSecret is BETTER_AUTH_SECRET, or in development (where it may
+// be unset) a random one generated once and kept in the data directory, so
+// sessions survive a restart.
+func betterAuthSecret(log *slog.Logger, cfg config.Auth) (string, error) {
+	if cfg.BetterAuthSecret != "" {
+		return cfg.BetterAuthSecret, nil
+	}
+	if cfg.Production {
+		return "", errors.New("BETTER_AUTH_SECRET is required in production")
+	}
+	path := filepath.Join(cfg.DataDir, betterAuthSecretFile)
+	data, err := os.ReadFile(path)
+	if err == nil && len(bytes.TrimSpace(data)) > 0 {
+		return string(bytes.TrimSpace(data)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate BETTER_AUTH_SECRET: %w", err)
+	}
+	secret := base64.StdEncoding.EncodeToString(b[:])
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create %s: %w", cfg.DataDir, err)
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	log.Warn("BETTER_AUTH_SECRET is not set: generated one for development", "file", path)
+	return secret, nil
 }
 
 // rateLimiter builds the per-client limiter of mana-auth: shared counters in

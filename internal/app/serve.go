@@ -158,7 +158,7 @@ func allRoutes(log *slog.Logger, cfg config.Serve, a authPart, n notifyPart, cap
 	if capture != nil && !cfg.Auth.Production {
 		mux.Handle("GET /dev/mail", capture.Handler(log))
 	}
-	origins := unionOrigins(cfg.Auth.CORSOrigins, cfg.Notify.CORSOrigins)
+	origins := unionOrigins(cfg.Auth.CORSOrigins, cfg.Auth.TrustedOrigins, cfg.Notify.CORSOrigins)
 	return httpx.RequestID(httpx.Logging(log, observeHTTP(n.metrics.Registry(), "mana"),
 		httpx.CORS(origins, authCORSHeaders, a.handler(mux))))
 }
@@ -192,7 +192,7 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 	a.api.Routes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(reg, "mana_auth"),
-		httpx.CORS(cfg.CORSOrigins, authCORSHeaders, a.handler(mux))))
+		httpx.CORS(unionOrigins(cfg.CORSOrigins, cfg.TrustedOrigins), authCORSHeaders, a.handler(mux))))
 
 	// Started without ctx's cancellation: cancelling Start's context is a hard
 	// stop; stopJobs first lets in-flight hand-offs to notify finish.

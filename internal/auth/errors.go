@@ -18,7 +18,10 @@ var (
 	// database is unreachable): the request fails closed.
 	ErrUnavailable = errors.New("service temporarily unavailable")
 	// ErrSessionInvalid covers unknown, expired, revoked and reused refresh tokens.
-	ErrSessionInvalid  = errors.New("session expired")
+	ErrSessionInvalid = errors.New("session expired")
+	// ErrAccessExpired comes with ErrSessionInvalid when an access token is
+	// only past its expiry (the client should refresh).
+	ErrAccessExpired   = errors.New("access token expired")
 	ErrTokenInvalid    = errors.New("invalid link")
 	ErrTokenExpired    = errors.New("link expired")
 	ErrUserNotFound    = errors.New("user not found")
@@ -27,6 +30,9 @@ var (
 	ErrWrongPassword = errors.New("invalid password")
 	// ErrSignupLimit means today's registrations reached MAX_DAILY_SIGNUPS.
 	ErrSignupLimit = errors.New("signup limit reached")
+	// ErrSecondFactorRequired is a right password of a user with a second
+	// factor: no session without it.
+	ErrSecondFactorRequired = errors.New("second factor required")
 	// ErrSessionNotFound is a session id that is not one of the caller's live sessions.
 	ErrSessionNotFound = errors.New("session not found")
 )

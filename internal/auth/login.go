@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mana/mana/internal/audit"
 	"github.com/mana/mana/internal/randid"
@@ -12,18 +13,40 @@ import (
 
 // LoginResult is a successful sign-in.
 type LoginResult struct {
-	User         User
-	Session      Session
+	User    User
+	Session Session
+	// SessionToken is the session's cookie token (never stored as such).
+	SessionToken string
 	RefreshToken string
 	AccessToken  string
 	Claims       token.Claims
 }
 
-// loginEvent is an event of /login before a user is known: no user id, the
+// SignInInput is a password sign-in through either door: /api/v1/auth/login
+// or the browser's /api/auth/sign-in/email. Both share every rule.
+type SignInInput struct {
+	Email    string
+	Password string
+	// ShortSession asks for a session without "remember me" (one day).
+	ShortSession bool
+	// Endpoint names the door in audit rows ("/login" when empty).
+	Endpoint string
+}
+
+// loginEvent is an event of a sign-in before a user is known: no user id, the
 // canonical email and the machine code in metadata (the contract's event shape).
 func loginEvent(eventType, code, email string, c Client) audit.Event {
+	endpoint := c.Endpoint
+	if endpoint == "" {
+		endpoint = "/login"
+	}
 	return audit.Event{Type: eventType, IP: c.IP, UserAgent: c.UserAgent,
-		Metadata: map[string]any{"code": code, "endpoint": "/login", "email": email}}
+		Metadata: map[string]any{"code": code, "endpoint": endpoint, "email": email}}
+}
+
+// Login signs a user in through /api/v1/auth/login.
+func (s *Service) Login(ctx context.Context, rawEmail, pw string, c Client) (LoginResult, error) {
+	return s.SignIn(ctx, SignInInput{Email: rawEmail, Password: pw}, c)
 }
 
 // Login signs a user in. Order matters and each step fails closed:
@@ -32,8 +55,14 @@ func loginEvent(eventType, code, email string, c Client) audit.Event {
 //  3. the decision and its audit row commit together under a per-email lock
 //     that every process shares, so N parallel failures lock after exactly
 //     Threshold of them.
-func (s *Service) Login(ctx context.Context, rawEmail, pw string, c Client) (LoginResult, error) {
-	email := CanonicalEmail(rawEmail)
+//
+// A user with a second factor gets no session from the password alone:
+// ErrSecondFactorRequired, audited and not counted as a failure.
+func (s *Service) SignIn(ctx context.Context, in SignInInput, c Client) (LoginResult, error) {
+	if in.Endpoint != "" {
+		c.Endpoint = in.Endpoint
+	}
+	email, pw := CanonicalEmail(in.Email), in.Password
 	if email == "" || pw == "" {
 		return LoginResult{}, invalid("email and password are required")
 	}
@@ -90,7 +119,21 @@ func (s *Service) Login(ctx context.Context, rawEmail, pw string, c Client) (Log
 		}
 		return LoginResult{}, ErrEmailNotVerified
 	}
-	return s.completeLogin(ctx, email, user, pw, stored, c)
+	if user.TwoFactor {
+		// Right password, but it is only the first factor: no session.
+		err := s.store.InTx(ctx, func(tx Tx) error {
+			return tx.InsertEvent(ctx, loginEvent(audit.LoginFailure, "TWO_FACTOR_REQUIRED", email, c))
+		})
+		if err != nil {
+			return LoginResult{}, unavailable("login: audit second factor", err)
+		}
+		return LoginResult{}, ErrSecondFactorRequired
+	}
+	ttl := SessionTTL
+	if in.ShortSession {
+		ttl = ShortSessionTTL
+	}
+	return s.completeLogin(ctx, email, user, pw, stored, ttl, c)
 }
 
 // checkLock reads the newest failures and evaluates the policy.
@@ -145,10 +188,10 @@ func (s *Service) recordFailure(ctx context.Context, email string, c Client) err
 	return ErrInvalidCredentials
 }
 
-func (s *Service) completeLogin(ctx context.Context, email string, user User, pw, stored string, c Client) (LoginResult, error) {
+func (s *Service) completeLogin(ctx context.Context, email string, user User, pw, stored string, ttl time.Duration, c Client) (LoginResult, error) {
 	now := s.now().UTC()
-	refresh := randid.Secret()
-	sess := Session{ID: randid.UserID(), Token: randid.UserID(), UserID: user.ID, ExpiresAt: now.Add(SessionTTL),
+	refresh, sessionToken := randid.Secret(), randid.Secret()
+	sess := Session{ID: randid.UserID(), Token: storedSessionToken(sessionToken), UserID: user.ID, ExpiresAt: now.Add(ttl),
 		CreatedAt: now, UpdatedAt: now, IP: c.IP, UserAgent: c.UserAgent}
 	var rehash string
 	if s.hasher.NeedsRehash(stored) {
@@ -184,7 +227,11 @@ func (s *Service) completeLogin(ctx context.Context, email string, user User, pw
 		if err := tx.InsertRefreshToken(ctx, hashToken(refresh), sess.ID, sess.ExpiresAt); err != nil {
 			return err
 		}
-		return tx.InsertEvent(ctx, audit.Event{UserID: user.ID, Type: audit.LoginSuccess, IP: c.IP, UserAgent: c.UserAgent, Metadata: map[string]any{}})
+		meta := map[string]any{}
+		if c.Endpoint != "" && c.Endpoint != "/login" {
+			meta["endpoint"] = c.Endpoint
+		}
+		return tx.InsertEvent(ctx, audit.Event{UserID: user.ID, Type: audit.LoginSuccess, IP: c.IP, UserAgent: c.UserAgent, Metadata: meta})
 	})
 	if err != nil {
 		return LoginResult{}, unavailable("login: complete", err)
@@ -196,7 +243,7 @@ func (s *Service) completeLogin(ctx context.Context, email string, user User, pw
 	if err != nil {
 		return LoginResult{}, err
 	}
-	return LoginResult{User: user, Session: sess, RefreshToken: refresh, AccessToken: access, Claims: claims}, nil
+	return LoginResult{User: user, Session: sess, SessionToken: sessionToken, RefreshToken: refresh, AccessToken: access, Claims: claims}, nil
 }
 
 func (s *Service) mint(u User, sessionID string) (string, token.Claims, error) {

@@ -20,6 +20,7 @@ const (
 	// public endpoint cannot be used to flood someone's inbox.
 	resetMinSpacing = time.Minute
 	resetPurpose    = "reset-password"
+	verifyPurpose   = "verify-email"
 )
 
 // checkNewPassword applies the password policy to a password about to be set
@@ -112,6 +113,10 @@ func (s *Service) resetToken(ctx context.Context, secret string) (LinkToken, err
 	var t LinkToken
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
+		if isLegacyResetToken(secret) {
+			t, err = legacyResetLink(ctx, tx, secret)
+			return err
+		}
 		t, err = tx.LinkTokenByHash(ctx, hashToken(secret), resetPurpose)
 		return err
 	})
@@ -126,6 +131,36 @@ func (s *Service) resetToken(ctx context.Context, secret string) (LinkToken, err
 		return LinkToken{}, ErrTokenExpired
 	}
 	return t, nil
+}
+
+// legacyResetLink reads a reset token the old service mailed (a row of
+// auth.verification naming the user); ErrNotFound when there is none.
+func legacyResetLink(ctx context.Context, tx Tx, secret string) (LinkToken, error) {
+	userID, expires, err := tx.Verification(ctx, legacyResetPrefix+secret)
+	if err != nil {
+		return LinkToken{}, err
+	}
+	u, err := tx.UserByID(ctx, userID)
+	if err != nil {
+		return LinkToken{}, err
+	}
+	return LinkToken{Purpose: resetPurpose, UserID: u.ID, Email: u.Email, Reason: "legacy", ExpiresAt: expires}, nil
+}
+
+// useResetLink marks a reset link used (an old-service row is deleted) and
+// returns it; ErrNotFound when a concurrent request used it first.
+func useResetLink(ctx context.Context, tx Tx, secret string, read LinkToken) (LinkToken, error) {
+	if read.Reason != "legacy" {
+		return tx.UseLinkToken(ctx, hashToken(secret), resetPurpose)
+	}
+	deleted, err := tx.DeleteVerification(ctx, legacyResetPrefix+secret)
+	if err != nil {
+		return LinkToken{}, err
+	}
+	if !deleted {
+		return LinkToken{}, ErrNotFound
+	}
+	return read, nil
 }
 
 // ResetPassword sets a new password with a reset link's token. The token is
@@ -148,7 +183,7 @@ func (s *Service) ResetPassword(ctx context.Context, secret, newPassword string,
 	}
 	var outcome error
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		used, err := tx.UseLinkToken(ctx, hashToken(secret), resetPurpose)
+		used, err := useResetLink(ctx, tx, secret, t)
 		if errors.Is(err, ErrNotFound) {
 			outcome = ErrTokenInvalid // used by a concurrent request meanwhile
 			return nil

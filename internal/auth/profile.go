@@ -68,11 +68,14 @@ func (s *Service) UpdateProfile(ctx context.Context, p Principal, patch ProfileP
 }
 
 // SecurityEvents returns the caller's newest security events.
-func (s *Service) SecurityEvents(ctx context.Context, p Principal) ([]EventRecord, error) {
+func (s *Service) SecurityEvents(ctx context.Context, p Principal, limit int) ([]EventRecord, error) {
+	if limit <= 0 || limit > SecurityEventsShown {
+		limit = SecurityEventsShown
+	}
 	var out []EventRecord
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		out, err = tx.UserEvents(ctx, p.Claims.Sub, SecurityEventsShown)
+		out, err = tx.UserEvents(ctx, p.Claims.Sub, limit)
 		return err
 	})
 	if err != nil {

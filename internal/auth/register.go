@@ -56,6 +56,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (Use
 			}
 			return err
 		}
+		if err := s.createPersonalSpace(ctx, tx, u); err != nil {
+			return err
+		}
 		if err := tx.InsertEvent(ctx, audit.Event{UserID: u.ID, Type: audit.Register, IP: c.IP, Metadata: map[string]any{}}); err != nil {
 			return err
 		}
@@ -76,7 +79,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (Use
 
 func (s *Service) issueVerification(ctx context.Context, tx Tx, u User, secret, reason, callback string, now time.Time) error {
 	hash := hashToken(secret)
-	if err := tx.InsertLinkToken(ctx, LinkToken{Hash: hash, Purpose: "verify-email", UserID: u.ID, Email: u.Email,
+	if err := tx.InsertLinkToken(ctx, LinkToken{Hash: hash, Purpose: verifyPurpose, UserID: u.ID, Email: u.Email,
 		Reason: reason, ExpiresAt: now.Add(VerifyLinkTTL)}); err != nil {
 		return err
 	}
@@ -101,23 +104,52 @@ func (s *Service) callbackOrRoot(ctx context.Context, raw string) string {
 // CheckCallback validates a callbackURL against the allow-list.
 func (s *Service) CheckCallback(raw string) (string, error) { return s.callbacks.Check(raw) }
 
-// VerifyEmail consumes a verification link. Errors are ErrTokenInvalid,
-// ErrTokenExpired, ErrUserNotFound or a store failure.
-func (s *Service) VerifyEmail(ctx context.Context, secret string, c Client) error {
-	if secret == "" || len(secret) > 256 {
-		return ErrTokenInvalid
+// Verified is a consumed verification link. When it verified the address
+// just now, the user is signed in (as the old service did): Session is set
+// and SessionToken is its cookie token. A user with a second factor is
+// verified but not signed in.
+type Verified struct {
+	Session      *SessionView
+	SessionToken string
+}
+
+// VerifyEmail consumes a verification link: this service's one-time token,
+// or a verification JWT the old service mailed (single-use here too).
+// Errors are ErrTokenInvalid, ErrTokenExpired, ErrUserNotFound or a store
+// failure.
+func (s *Service) VerifyEmail(ctx context.Context, secret string, c Client) (Verified, error) {
+	if secret == "" || len(secret) > maxLegacyLink {
+		return Verified{}, ErrTokenInvalid
+	}
+	now := s.now().UTC()
+	legacy := strings.Count(secret, ".") == 2
+	var legacyEmail string
+	var legacyExpires time.Time
+	if legacy {
+		var err error
+		if legacyEmail, legacyExpires, err = legacyVerifyClaims(s.legacySecret, secret, now); err != nil {
+			return Verified{}, err
+		}
+	} else if len(secret) > 256 {
+		return Verified{}, ErrTokenInvalid
 	}
 	var outcome error
+	var out Verified
+	sessionToken := randid.Secret()
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		t, err := tx.UseLinkToken(ctx, hashToken(secret), "verify-email")
+		t, err := s.useVerifyLink(ctx, tx, secret, legacy, legacyEmail, legacyExpires)
 		if errors.Is(err, ErrNotFound) {
 			outcome = ErrTokenInvalid
+			return nil
+		}
+		if errors.Is(err, ErrUserNotFound) {
+			outcome = ErrUserNotFound
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if !s.now().Before(t.ExpiresAt) {
+		if !now.Before(t.ExpiresAt) {
 			outcome = ErrTokenExpired
 			return nil // marking an expired link used is harmless and keeps it single-use
 		}
@@ -126,18 +158,57 @@ func (s *Service) VerifyEmail(ctx context.Context, secret string, c Client) erro
 			outcome = ErrUserNotFound
 			return nil
 		}
-		if err != nil {
+		if err != nil || !changed {
 			return err
 		}
-		if !changed {
-			return nil
+		if err := tx.InsertEvent(ctx, audit.Event{UserID: t.UserID, Type: audit.EmailVerified, IP: c.IP, UserAgent: c.UserAgent, Metadata: map[string]any{}}); err != nil {
+			return err
 		}
-		return tx.InsertEvent(ctx, audit.Event{UserID: t.UserID, Type: audit.EmailVerified, IP: c.IP, UserAgent: c.UserAgent, Metadata: map[string]any{}})
+		user, err := tx.UserByID(ctx, t.UserID)
+		if err != nil || user.TwoFactor {
+			return err
+		}
+		sess := Session{ID: randid.UserID(), Token: storedSessionToken(sessionToken), UserID: user.ID,
+			ExpiresAt: now.Add(SessionTTL), CreatedAt: now, UpdatedAt: now, IP: c.IP, UserAgent: c.UserAgent}
+		if err := tx.InsertSession(ctx, sess); err != nil {
+			return err
+		}
+		out = Verified{Session: &SessionView{Session: sess, User: user}, SessionToken: sessionToken}
+		return tx.InsertEvent(ctx, audit.Event{UserID: user.ID, Type: audit.LoginSuccess, IP: c.IP, UserAgent: c.UserAgent,
+			Metadata: map[string]any{"endpoint": "/verify-email"}})
 	})
 	if err != nil {
-		return unavailable("verify email", err)
+		return Verified{}, unavailable("verify email", err)
 	}
-	return outcome
+	if outcome != nil {
+		return Verified{}, outcome
+	}
+	return out, nil
+}
+
+// useVerifyLink marks a verification link used and returns it; ErrNotFound
+// when it is unknown or was used before. An old-service link is recorded on
+// first use (its JWT was checked by the caller).
+func (s *Service) useVerifyLink(ctx context.Context, tx Tx, secret string, legacy bool, email string, expires time.Time) (LinkToken, error) {
+	if !legacy {
+		return tx.UseLinkToken(ctx, hashToken(secret), verifyPurpose)
+	}
+	u, err := tx.UserByEmail(ctx, email)
+	if errors.Is(err, ErrNotFound) {
+		return LinkToken{}, ErrUserNotFound
+	}
+	if err != nil {
+		return LinkToken{}, err
+	}
+	t := LinkToken{Hash: hashToken(secret), Purpose: verifyPurpose, UserID: u.ID, Email: u.Email, Reason: "legacy", ExpiresAt: expires}
+	claimed, err := tx.ClaimLinkToken(ctx, t)
+	if err != nil {
+		return LinkToken{}, err
+	}
+	if !claimed {
+		return LinkToken{}, ErrNotFound
+	}
+	return t, nil
 }
 
 // ResendVerification mails a fresh link to an existing unverified user, at

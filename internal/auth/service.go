@@ -30,8 +30,11 @@ type Service struct {
 	policy    *policy.Policy
 	// maxDailySignups caps registrations per UTC day; 0 = unlimited.
 	maxDailySignups int
-	now             func() time.Time
-	log             *slog.Logger
+	// legacySecret is BETTER_AUTH_SECRET: it signed the old service's
+	// verification links.
+	legacySecret []byte
+	now          func() time.Time
+	log          *slog.Logger
 }
 
 // Config wires a Service.
@@ -45,14 +48,17 @@ type Config struct {
 	// Policy decides which new passwords are acceptable (required).
 	Policy          *policy.Policy
 	MaxDailySignups int
-	Now             func() time.Time
-	Log             *slog.Logger
+	// LegacySecret is BETTER_AUTH_SECRET (the old service's links).
+	LegacySecret string
+	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 // NewService builds the service.
 func NewService(c Config) *Service {
 	s := &Service{store: c.Store, hasher: c.Hasher, tokens: c.Tokens, baseURL: c.BaseURL,
-		callbacks: c.Callbacks, lockout: c.Lockout, policy: c.Policy, maxDailySignups: c.MaxDailySignups, now: c.Now, log: c.Log}
+		callbacks: c.Callbacks, lockout: c.Lockout, policy: c.Policy, maxDailySignups: c.MaxDailySignups,
+		legacySecret: []byte(c.LegacySecret), now: c.Now, log: c.Log}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -74,6 +80,8 @@ func NewService(c Config) *Service {
 type Client struct {
 	IP        string
 	UserAgent string
+	// Endpoint names the route in sign-in audit rows ("/login" when empty).
+	Endpoint string
 }
 
 func hashToken(t string) []byte {

@@ -48,6 +48,7 @@ type Session struct {
 	UserAgent  string
 	RevokedAt  *time.Time
 	LastActive *time.Time
+	DeviceID   string
 	DeviceName string
 }
 
@@ -124,12 +125,65 @@ type Tx interface {
 	RefreshTokenForUpdate(ctx context.Context, hash []byte) (RefreshRow, error)
 	MarkRefreshRotated(ctx context.Context, hash []byte) error
 
+	CutoverTx
+	SpaceTx
+
 	AccountSummary(ctx context.Context, userID string) (AccountSummary, error)
 
 	InsertEvent(ctx context.Context, e audit.Event) error
 	EnqueueMail(ctx context.Context, m Mail) error
 
 	AccountTx
+}
+
+// CutoverTx holds what reads the old service's rows: its session tokens
+// (browser cookies and the refresh tokens its clients hold) and its reset rows.
+type CutoverTx interface {
+	// SessionByToken returns the session whose stored token equals one of
+	// forms (the stored form of a token differs by who wrote the row);
+	// ErrNotFound when none does.
+	SessionByToken(ctx context.Context, forms ...string) (Session, error)
+	// ExtendSession moves a live session's expiry (sliding sessions).
+	ExtendSession(ctx context.Context, id string, expires time.Time) error
+	// ClaimRefreshToken records hash as a refresh token of the session that
+	// is already rotated (presented once). claimed is false when the hash was
+	// recorded before: the token was presented already.
+	ClaimRefreshToken(ctx context.Context, hash []byte, sessionID string, expires time.Time) (claimed bool, err error)
+	// ClaimLinkToken records a stateless link as used. claimed is false when
+	// it was used before.
+	ClaimLinkToken(ctx context.Context, t LinkToken) (claimed bool, err error)
+	// Verification reads the newest auth.verification row of identifier
+	// (the old service's reset tokens); ErrNotFound when there is none.
+	Verification(ctx context.Context, identifier string) (value string, expires time.Time, err error)
+	// DeleteVerification deletes every row of identifier; deleted is false
+	// when there was none (used by a concurrent request).
+	DeleteVerification(ctx context.Context, identifier string) (deleted bool, err error)
+}
+
+// Space is an organization row with its first member (the owner).
+type Space struct {
+	ID        string
+	Name      string
+	Slug      string
+	Metadata  map[string]any
+	MemberID  string
+	UserID    string
+	Role      string
+	CreatedAt time.Time
+}
+
+// SpaceTx holds the Space (organization) operations sign-up needs.
+type SpaceTx interface {
+	// HasPersonalSpace reports whether the user is a member of a Space whose
+	// metadata type is "personal".
+	HasPersonalSpace(ctx context.Context, userID string) (bool, error)
+	// SlugTaken reports whether any Space has the slug.
+	SlugTaken(ctx context.Context, slug string) (bool, error)
+	// InsertSpace writes the organization and its member row; ErrConflict
+	// when the slug is taken.
+	InsertSpace(ctx context.Context, s Space) error
+	// UserSpaces lists the Spaces the user is a member of, oldest first.
+	UserSpaces(ctx context.Context, userID string) ([]Space, error)
 }
 
 // Profile is the user-editable part of auth.users.

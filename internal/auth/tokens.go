@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"errors"
+	"strings"
+	"time"
 
 	"github.com/mana/mana/internal/audit"
 	"github.com/mana/mana/internal/randid"
@@ -32,6 +34,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (Refres
 	outcome := error(nil)
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		row, err := tx.RefreshTokenForUpdate(ctx, hashToken(refresh))
+		if errors.Is(err, ErrNotFound) {
+			row, err = s.claimLegacyRefresh(ctx, tx, refresh, now)
+		}
 		if errors.Is(err, ErrNotFound) {
 			outcome = ErrSessionInvalid
 			return nil
@@ -77,6 +82,34 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (Refres
 	return Refreshed{AccessToken: access, RefreshToken: next, Claims: claims}, nil
 }
 
+// claimLegacyRefresh accepts, once, the refresh token a client of the old
+// service holds: that service's session token, stored as itself in the
+// session row. It joins the session's token family as a rotated member, so
+// presenting it a second time is reuse. ErrNotFound when it is no such token.
+func (s *Service) claimLegacyRefresh(ctx context.Context, tx Tx, refresh string, now time.Time) (RefreshRow, error) {
+	if strings.Contains(refresh, ":") {
+		return RefreshRow{}, ErrNotFound // a stored hash is never a token
+	}
+	sess, err := tx.SessionByToken(ctx, refresh)
+	if err != nil {
+		return RefreshRow{}, err
+	}
+	row := RefreshRow{SessionID: sess.ID, UserID: sess.UserID, ExpiresAt: sess.ExpiresAt,
+		SessionRevokedAt: sess.RevokedAt, SessionExpiresAt: sess.ExpiresAt}
+	if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
+		return row, nil // refused below; nothing to record
+	}
+	claimed, err := tx.ClaimRefreshToken(ctx, hashToken(refresh), sess.ID, sess.ExpiresAt)
+	if err != nil {
+		return RefreshRow{}, err
+	}
+	if !claimed {
+		// Recorded meanwhile by a concurrent presentation: this one is the reuse.
+		row.RotatedAt = &now
+	}
+	return row, nil
+}
+
 // Principal is an authenticated caller: valid token of a live session.
 type Principal struct {
 	Claims  token.Claims
@@ -92,6 +125,9 @@ func (s *Service) Authenticate(ctx context.Context, access string) (Principal, e
 	}
 	claims, payload, err := s.tokens.Verify(ctx, access)
 	if err != nil {
+		if errors.Is(err, token.ErrExpired) {
+			return Principal{}, errors.Join(ErrSessionInvalid, ErrAccessExpired)
+		}
 		if token.IsRejection(err) {
 			return Principal{}, ErrSessionInvalid
 		}
@@ -149,6 +185,15 @@ func (s *Service) Logout(ctx context.Context, in LogoutInput, c Client) error {
 			}
 			if err == nil {
 				sessionID, userID = row.SessionID, row.UserID
+			} else if !strings.Contains(in.RefreshToken, ":") {
+				// A client of the old service holds its session token.
+				sess, err := tx.SessionByToken(ctx, in.RefreshToken)
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+				if err == nil {
+					sessionID, userID = sess.ID, sess.UserID
+				}
 			}
 		}
 		if sessionID == "" {

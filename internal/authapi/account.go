@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/mana/mana/internal/auth"
@@ -16,10 +17,14 @@ func (a *API) accountRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/auth/forgot-password", a.forgotPassword)
 	mux.HandleFunc("GET /api/auth/reset-password/{token}", a.resetPasswordLink)
 	mux.HandleFunc("POST /api/v1/auth/reset-password", a.resetPassword)
-	mux.Handle("POST /api/v1/auth/change-password", a.requireBearer(a.changePassword))
-	mux.Handle("POST /api/v1/auth/logout-all", a.requireBearer(a.logoutAll))
-	mux.Handle("POST /api/v1/auth/profile", a.requireBearer(a.authProfile))
-	mux.Handle("GET /api/v1/auth/security-events", a.requireBearer(a.securityEvents))
+	// The /api/v1/auth routes the old service served to the session cookie
+	// take a Bearer token or the cookie.
+	mux.Handle("POST /api/v1/auth/change-password", a.requireSession(a.changePassword))
+	mux.Handle("POST /api/v1/auth/logout-all", a.requireSession(a.logoutAll))
+	mux.Handle("POST /api/v1/auth/profile", a.requireSession(a.authProfile))
+	mux.Handle("GET /api/v1/auth/security-events", a.requireSession(a.securityEvents))
+	mux.Handle("GET /api/v1/auth/sessions", a.requireSession(a.authSessions))
+	mux.Handle("DELETE /api/v1/auth/sessions/{id}", a.requireSession(a.revokeSession))
 	mux.Handle("GET /api/v1/me/sessions", a.requireBearer(a.listSessions))
 	mux.Handle("DELETE /api/v1/me/sessions/{id}", a.requireBearer(a.revokeSession))
 	mux.Handle("PATCH /api/v1/me/profile", a.requireBearer(a.meProfile))
@@ -134,6 +139,22 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request, p auth.Princi
 		a.fail(w, r, "/me/sessions", err)
 		return
 	}
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"sessions": sessionList(list)})
+}
+
+// authSessions is GET /api/v1/auth/sessions: the settings page's shape, a
+// bare array.
+func (a *API) authSessions(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	list, err := a.svc.ListSessions(r.Context(), p)
+	if err != nil {
+		a.fail(w, r, "/sessions", err)
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, sessionList(list))
+}
+
+// sessionList is the caller's sessions as both session routes list them.
+func sessionList(list []auth.UserSession) []map[string]any {
 	out := make([]map[string]any, 0, len(list))
 	for _, s := range list {
 		device := s.DeviceName
@@ -142,9 +163,9 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request, p auth.Princi
 		}
 		out = append(out, map[string]any{"id": s.ID, "device": device, "deviceName": nullable(s.DeviceName),
 			"userAgent": nullable(s.UserAgent), "ipAddress": nullable(s.IP), "createdAt": s.CreatedAt.UTC(),
-			"lastActivityAt": s.LastActive, "expiresAt": s.ExpiresAt.UTC(), "current": s.Current})
+			"lastActivityAt": s.LastActive, "expiresAt": s.ExpiresAt.UTC(), "current": s.Current, "deviceId": nullable(s.DeviceID)})
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"sessions": out})
+	return out
 }
 
 func (a *API) revokeSession(w http.ResponseWriter, r *http.Request, p auth.Principal) {
@@ -218,7 +239,8 @@ func (a *API) authProfile(w http.ResponseWriter, r *http.Request, p auth.Princip
 }
 
 func (a *API) securityEvents(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	events, err := a.svc.SecurityEvents(r.Context(), p)
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit")) // absent or bad: the default
+	events, err := a.svc.SecurityEvents(r.Context(), p, limit)
 	if err != nil {
 		a.fail(w, r, "/security-events", err)
 		return
@@ -228,7 +250,8 @@ func (a *API) securityEvents(w http.ResponseWriter, r *http.Request, p auth.Prin
 		out = append(out, map[string]any{"id": e.ID, "eventType": e.Type, "ipAddress": nullable(e.IP),
 			"userAgent": nullable(e.UserAgent), "metadata": e.Metadata, "createdAt": e.CreatedAt.UTC()})
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"events": out})
+	// A bare array: the settings page (shared-auth) is the route's only client.
+	httpx.WriteJSON(w, r, http.StatusOK, out)
 }
 
 // exportData is GET /api/v1/me/data/export (contract §2.4): a pretty-printed

@@ -96,8 +96,8 @@ func TestAccountRoutes(t *testing.T) {
 			current++
 		}
 	}
-	if len(list) != 2 || current != 1 {
-		t.Fatalf("sessions: want 2 with one current: %s", r)
+	if len(list) != 2+verifySessions || current != 1 {
+		t.Fatalf("sessions: want 2 and the verification's with one current: %s", r)
 	}
 	var strangerSession string
 	if err := s.db.QueryRow(`SELECT id FROM auth_sessions WHERE user_id = ?`, stranger.userID).Scan(&strangerSession); err != nil {
@@ -114,8 +114,20 @@ func TestAccountRoutes(t *testing.T) {
 	}
 	r = do("GET", "/api/v1/auth/security-events", nil, u.access)
 	wantJSON(t, "security-events", r, http.StatusOK)
-	if events, _ := r.obj()["events"].([]any); len(events) < 3 {
-		t.Fatalf("security-events: want at least REGISTER, EMAIL_VERIFIED, LOGIN_SUCCESS: %s", r)
+	// A bare array (the settings page's shape), newest first, ?limit honoured.
+	if events, _ := r.JSON.([]any); len(events) < 3 {
+		t.Fatalf("security-events: want an array of at least REGISTER, EMAIL_VERIFIED, LOGIN_SUCCESS: %s", r)
+	}
+	r = do("GET", "/api/v1/auth/security-events?limit=2", nil, u.access)
+	if events, _ := r.JSON.([]any); len(events) != 2 {
+		t.Fatalf("security-events?limit=2: %s", r)
+	}
+	r = do("GET", "/api/v1/auth/sessions", nil, u.access)
+	wantJSON(t, "auth/sessions", r, http.StatusOK)
+	if list, _ := r.JSON.([]any); len(list) != 2+verifySessions {
+		t.Fatalf("auth/sessions: want a bare array of the live sessions: %s", r)
+	} else if m, _ := list[0].(map[string]any); m["id"] == nil || m["lastActivityAt"] == nil || m["expiresAt"] == nil {
+		t.Fatalf("auth/sessions: fields: %s", r)
 	}
 
 	r = do("POST", "/api/v1/auth/change-password", map[string]string{"currentPassword": strongPassword, "newPassword": "Changed-Passw0rd-3"}, u.access)

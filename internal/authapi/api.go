@@ -29,7 +29,8 @@ type API struct {
 	log            *slog.Logger
 	trustedProxies []netip.Prefix
 	omitHealth     bool
-	cookieNames    []string
+	cookies        cookies
+	origins        trustedOrigins
 	logins         *prometheus.CounterVec
 }
 
@@ -41,6 +42,16 @@ type Config struct {
 	Log            *slog.Logger
 	TrustedProxies []netip.Prefix
 	BaseURL        string
+	// BetterAuthSecret signs the session cookies (the old service's key, so
+	// its cookies stay valid).
+	BetterAuthSecret string
+	// CookieDomain shares the session cookie across subdomains (COOKIE_DOMAIN).
+	CookieDomain string
+	// Production marks the cookies Secure even on http.
+	Production bool
+	// TrustedOrigins may send cookie-authenticated requests, besides
+	// BaseURL's origin: CORS_ORIGINS and BETTER_AUTH_TRUSTED_ORIGINS.
+	TrustedOrigins []string
 	Registry       *prometheus.Registry
 	// OmitHealth leaves /health, /health/ready and /health/live to the host
 	// (`mana serve` answers them for auth and notify together).
@@ -51,11 +62,8 @@ type Config struct {
 func New(c Config) *API {
 	a := &API{svc: c.Service, tokens: c.Tokens, vault: c.Vault, log: c.Log, trustedProxies: c.TrustedProxies,
 		omitHealth: c.OmitHealth}
-	// Cookie names of the seed contract (§2.7): __Secure- prefix on https.
-	a.cookieNames = []string{"mana.session_token", "__Secure-mana.session_token"}
-	if strings.HasPrefix(c.BaseURL, "https://") {
-		a.cookieNames = []string{"__Secure-mana.session_token", "mana.session_token"}
-	}
+	a.cookies = newCookies(c.BetterAuthSecret, c.BaseURL, c.CookieDomain, c.Production)
+	a.origins = newTrustedOrigins([]string{c.BaseURL}, c.TrustedOrigins)
 	a.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mana_auth_logins_total", Help: "Login outcomes.",
 	}, []string{"outcome"})
@@ -77,6 +85,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/auth/jwks", a.jwks)
 	mux.HandleFunc("GET /api/v1/auth/jwks", a.jwks)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	a.nativeRoutes(mux)
 	mux.Handle("GET /api/v1/me/data", a.requireBearer(a.meData))
 	a.vaultRoutes(mux)
 	a.accountRoutes(mux)
@@ -152,7 +161,7 @@ func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, "/verify-email", err)
 		return
 	}
-	err = a.svc.VerifyEmail(r.Context(), q.Get("token"), a.client(r))
+	verified, err := a.svc.VerifyEmail(r.Context(), q.Get("token"), a.client(r))
 	code := ""
 	switch {
 	case err == nil:
@@ -170,6 +179,10 @@ func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) {
 	if code != "" {
 		http.Redirect(w, r, auth.WithQuery(callback, "error", code), http.StatusFound)
 		return
+	}
+	if verified.Session != nil {
+		// Verifying signs the user in, as the old service did.
+		a.cookies.setSession(w, verified.SessionToken, false)
 	}
 	http.Redirect(w, r, callback, http.StatusFound)
 }
@@ -250,19 +263,8 @@ func (a *API) validate(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"valid": true, "payload": p.Payload})
 }
 
-// refreshFrom takes the refresh token from the body, else the session cookie.
-func (a *API) refreshFrom(r *http.Request, body string) string {
-	if body != "" {
-		return body
-	}
-	for _, name := range a.cookieNames {
-		if c, err := r.Cookie(name); err == nil && c.Value != "" {
-			return c.Value
-		}
-	}
-	return ""
-}
-
+// refresh rotates the body's refresh token; without one, the session cookie
+// gets a fresh pair (an access token and a refresh token of its family).
 func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		RefreshToken string `json:"refreshToken"`
@@ -271,7 +273,15 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 		badBody(w, r, err)
 		return
 	}
-	out, err := a.svc.Refresh(r.Context(), a.refreshFrom(r, in.RefreshToken), a.client(r))
+	if in.RefreshToken == "" && a.cookies.present(r) {
+		if e := a.origins.check(r); e != nil {
+			e.write(w, r)
+			return
+		}
+		a.cookieTokens(w, r, "/refresh", apiError{status: http.StatusUnauthorized, code: "TOKEN_EXPIRED", message: "Session expired"})
+		return
+	}
+	out, err := a.svc.Refresh(r.Context(), in.RefreshToken, a.client(r))
 	if err != nil {
 		a.fail(w, r, "/refresh", err)
 		return
@@ -287,6 +297,8 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(h[len("Bearer "):]), true
 }
 
+// logout ends the session named by a Bearer token or the body's refresh
+// token; with neither, the session cookie's (origin rule applies).
 func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		RefreshToken string `json:"refreshToken"`
@@ -295,8 +307,20 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 		badBody(w, r, err)
 		return
 	}
-	access, _ := bearer(r)
-	err := a.svc.Logout(r.Context(), auth.LogoutInput{AccessToken: access, RefreshToken: a.refreshFrom(r, in.RefreshToken)}, a.client(r))
+	access, hasBearer := bearer(r)
+	if !hasBearer && in.RefreshToken == "" && a.cookies.present(r) {
+		if e := a.origins.check(r); e != nil {
+			e.write(w, r)
+			return
+		}
+		if err := a.endCookieSession(w, r); err != nil {
+			a.fail(w, r, "/logout", err)
+			return
+		}
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"success": true})
+		return
+	}
+	err := a.svc.Logout(r.Context(), auth.LogoutInput{AccessToken: access, RefreshToken: in.RefreshToken}, a.client(r))
 	if err != nil {
 		a.fail(w, r, "/logout", err)
 		return
@@ -304,31 +328,24 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"success": true})
 }
 
+// session answers the caller's session: by a valid Bearer token, else by
+// the session cookie (a stale Bearer does not hide a live cookie), else null.
 func (a *API) session(w http.ResponseWriter, r *http.Request) {
-	var view auth.SessionView
-	var err error
 	if access, ok := bearer(r); ok {
-		var p auth.Principal
-		if p, err = a.svc.Authenticate(r.Context(), access); err == nil {
-			view, err = a.svc.SessionByID(r.Context(), p)
+		p, err := a.svc.Authenticate(r.Context(), access)
+		if err == nil {
+			var view auth.SessionView
+			if view, err = a.svc.SessionByID(r.Context(), p); err == nil {
+				httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"session": sessionJSON(view.Session, ""), "user": toUserJSON(view.User)})
+				return
+			}
 		}
-	} else {
-		view, err = a.svc.SessionByRefresh(r.Context(), a.refreshFrom(r, ""))
+		if !errors.Is(err, auth.ErrSessionInvalid) {
+			a.fail(w, r, "/session", err)
+			return
+		}
 	}
-	if errors.Is(err, auth.ErrSessionInvalid) {
-		httpx.WriteJSON(w, r, http.StatusOK, nil) // the contract's answer (docs/compatibility.md)
-		return
-	}
-	if err != nil {
-		a.fail(w, r, "/session", err)
-		return
-	}
-	s := view.Session
-	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{
-		"session": map[string]any{"id": s.ID, "expiresAt": s.ExpiresAt.UTC(), "createdAt": s.CreatedAt.UTC(), "updatedAt": s.UpdatedAt.UTC(),
-			"ipAddress": s.IP, "userAgent": s.UserAgent, "userId": s.UserID},
-		"user": toUserJSON(view.User),
-	})
+	a.getSession(w, r)
 }
 
 func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
@@ -345,17 +362,58 @@ func (a *API) requireBearer(next func(http.ResponseWriter, *http.Request, auth.P
 				"message": "Missing or invalid Authorization header"})
 			return
 		}
-		p, err := a.svc.Authenticate(r.Context(), access)
+		a.withBearer(w, r, access, next)
+	})
+}
+
+// withBearer authenticates an access token. An expired one answers
+// TOKEN_EXPIRED, which the apps' fetch interceptor turns into a refresh.
+func (a *API) withBearer(w http.ResponseWriter, r *http.Request, access string, next func(http.ResponseWriter, *http.Request, auth.Principal)) {
+	p, err := a.svc.Authenticate(r.Context(), access)
+	switch {
+	case errors.Is(err, auth.ErrAccessExpired):
+		httpx.WriteJSON(w, r, http.StatusUnauthorized, map[string]any{"statusCode": 401, "code": "TOKEN_EXPIRED",
+			"error": "TOKEN_EXPIRED", "message": "Token expired"})
+	case errors.Is(err, auth.ErrSessionInvalid):
+		httpx.WriteJSON(w, r, http.StatusUnauthorized, map[string]any{"statusCode": 401, "code": "UNAUTHORIZED",
+			"message": "Invalid or expired token"})
+	case err != nil:
+		a.fail(w, r, r.URL.Path, err)
+	default:
+		next(w, r, p)
+	}
+}
+
+// requireSession admits a Bearer token (checked as requireBearer does) or,
+// without an Authorization header, the session cookie. A request the
+// cookie authenticates that can change state must come from a trusted
+// origin; a Bearer request is not affected by a cookie riding along.
+func (a *API) requireSession(next func(http.ResponseWriter, *http.Request, auth.Principal)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if access, ok := bearer(r); ok {
+			a.withBearer(w, r, access, next)
+			return
+		}
+		if !a.cookies.present(r) {
+			httpx.WriteJSON(w, r, http.StatusUnauthorized, map[string]any{"statusCode": 401, "code": "UNAUTHORIZED",
+				"message": "Missing or invalid Authorization header"})
+			return
+		}
+		if e := a.origins.checkUnsafe(r); e != nil {
+			e.write(w, r)
+			return
+		}
+		b, err := a.browserSession(w, r)
 		if errors.Is(err, auth.ErrSessionInvalid) {
 			httpx.WriteJSON(w, r, http.StatusUnauthorized, map[string]any{"statusCode": 401, "code": "UNAUTHORIZED",
-				"message": "Invalid or expired token"})
+				"message": "Invalid or expired session"})
 			return
 		}
 		if err != nil {
 			a.fail(w, r, r.URL.Path, err)
 			return
 		}
-		next(w, r, p)
+		next(w, r, b.Principal())
 	})
 }
 

@@ -55,6 +55,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, endpoint string, err 
 		apiError{status: http.StatusUnauthorized, code: "INVALID_CREDENTIALS", message: "Invalid email or password"}.write(w, r)
 	case errors.Is(err, auth.ErrEmailNotVerified):
 		apiError{status: http.StatusForbidden, code: "EMAIL_NOT_VERIFIED", message: "Email not verified"}.write(w, r)
+	case errors.Is(err, auth.ErrSecondFactorRequired):
+		apiError{status: http.StatusForbidden, code: "TWO_FACTOR_REQUIRED",
+			message: "This account has two-factor authentication: sign in with the second factor",
+			extra:   map[string]any{"twoFactorRedirect": true}}.write(w, r)
 	case errors.Is(err, auth.ErrSessionInvalid):
 		apiError{status: http.StatusUnauthorized, code: "TOKEN_EXPIRED", message: "Session expired"}.write(w, r)
 	case errors.Is(err, auth.ErrInvalidCallback):

@@ -2,6 +2,9 @@ package authapi_test
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -75,7 +78,7 @@ func (s *testServer) do(t *testing.T, q req) resp {
 	if q.remoteAddr != "" {
 		r.RemoteAddr = q.remoteAddr
 	}
-	if body != nil {
+	if body != nil && q.header.Get("Content-Type") == "" {
 		r.Header.Set("Content-Type", "application/json")
 	}
 	for k, vs := range q.header {
@@ -203,6 +206,10 @@ func (s *testServer) verifiedUser(t *testing.T, name string) (userID, email stri
 	return userID, email
 }
 
+// verifySessions is the session following the verification link signs
+// the user in with.
+const verifySessions = 1
+
 // session is a logged-in user.
 type session struct {
 	userID, email, access, refresh string
@@ -235,4 +242,37 @@ func (s *testServer) count(t *testing.T, query string, args ...any) int {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// signCookie is a session cookie value as the old service (Better Auth)
+// signs it, written here from the contract (§2.7), not from the server's
+// code: "<token>.<base64 HMAC-SHA256(secret, token)>", URL-encoded.
+func signCookie(token string) string {
+	mac := hmac.New(sha256.New, []byte(testSecret))
+	mac.Write([]byte(token))
+	return url.QueryEscape(token + "." + base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+}
+
+// browser is a user signed in through the browser door, holding its cookie.
+type browser struct {
+	userID, email, token string
+	cookie               *http.Cookie
+}
+
+// fromApp is the header of a request a trusted app origin sends.
+func fromApp() http.Header { return http.Header{"Origin": {allowedOrigin}} }
+
+// signIn signs in through POST /api/auth/sign-in/email and keeps the cookie.
+func (s *testServer) signIn(t *testing.T, userID, email string) browser {
+	t.Helper()
+	r := s.do(t, req{method: "POST", path: "/api/auth/sign-in/email", header: fromApp(),
+		body: map[string]any{"email": email, "password": strongPassword}})
+	wantJSON(t, "sign-in "+email, r, http.StatusOK)
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == plainCookie || c.Name == secureCookie {
+			return browser{userID: userID, email: email, token: r.str("token"), cookie: &http.Cookie{Name: c.Name, Value: c.Value}}
+		}
+	}
+	t.Fatalf("sign-in %s: no session cookie: %v", email, r.Header["Set-Cookie"])
+	return browser{}
 }

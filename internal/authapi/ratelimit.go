@@ -32,10 +32,13 @@ func DefaultRateLimits() ratelimit.Rules {
 func rateLimitedRoutes() map[string]string {
 	return map[string]string{
 		"POST /api/v1/auth/login":               "login",
+		"POST /api/auth/sign-in/email":          "login",
 		"POST /api/v1/auth/register":            "register",
+		"POST /api/auth/sign-up/email":          "register",
 		"POST /api/v1/auth/resend-verification": "email",
 		"POST /api/v1/auth/forgot-password":     "email",
 		"POST /api/v1/auth/refresh":             "refresh",
+		"POST /api/v1/auth/session-to-token":    "refresh",
 		"POST /api/v1/auth/reset-password":      "password",
 		"POST /api/v1/auth/change-password":     "password",
 		"GET /api/v1/me/data/export":            "export",

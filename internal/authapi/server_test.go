@@ -53,8 +53,12 @@ type testOptions struct {
 	MaxDailySignups int
 }
 
-// allowedOrigin is an app origin besides BaseURL that callbacks may name.
+// allowedOrigin is an app origin besides BaseURL that callbacks may name
+// and cookie-authenticated requests may come from.
 const allowedOrigin = "https://app.example"
+
+// testSecret is BETTER_AUTH_SECRET: it signs the session cookies.
+const testSecret = "test-better-auth-secret"
 
 // testServer is the API under test plus what the tests inspect or break.
 type testServer struct {
@@ -128,10 +132,11 @@ func newTestServer(t *testing.T, opts testOptions) *testServer {
 	svc := auth.NewService(auth.Config{
 		Store: store, Hasher: password.NewHasher(cheapHashes, 4), Tokens: tokens,
 		BaseURL: opts.BaseURL, Callbacks: auth.NewCallbackPolicy(opts.BaseURL, allowedOrigin),
-		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: opts.MaxDailySignups, Now: clock.now, Log: log,
+		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: opts.MaxDailySignups,
+		LegacySecret: testSecret, Now: clock.now, Log: log,
 	})
 	api := authapi.New(authapi.Config{Service: svc, Tokens: tokens, Vault: vault.NewService(vaults, ring), Log: log,
-		BaseURL: opts.BaseURL, Registry: prometheus.NewRegistry()})
+		BaseURL: opts.BaseURL, BetterAuthSecret: testSecret, TrustedOrigins: []string{allowedOrigin}, Registry: prometheus.NewRegistry()})
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	return &testServer{handler: api.RateLimited(mux, opts.Limiter, opts.Rules), db: db, store: store, vaults: vaults,

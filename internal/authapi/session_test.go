@@ -12,17 +12,18 @@ const (
 
 func cookie(name, value string) *http.Cookie { return &http.Cookie{Name: name, Value: value} }
 
-// TestRefresh: the refresh token is read from the body, else from either
-// session cookie; it rotates, and presenting a rotated one answers 401
-// TOKEN_EXPIRED and revokes the session family.
+// TestRefresh: the refresh token is read from the body; it rotates, and
+// presenting a rotated one answers 401 TOKEN_EXPIRED and revokes the
+// session family. Without one, a signed session cookie from a trusted
+// origin gets a fresh pair; an unsigned or forged cookie gets nothing.
 //
-// Negative controls (tried): drop "__Secure-mana.session_token" from the
-// API's cookie names, or stop refreshFrom reading cookies, and the cookie
-// rows answer 401 (and TestSessionRoute's answer null).
+// Negative controls (tried): make cookies.verify accept any value and the
+// "unsigned cookie" row answers 200; drop the origin check in refresh and
+// the "cookie without Origin" row answers 200.
 func TestRefresh(t *testing.T) {
 	s := newTestServer(t, testOptions{})
-	refresh := func(body any, cookies ...*http.Cookie) resp {
-		return s.do(t, req{method: "POST", path: "/api/v1/auth/refresh", body: body, cookies: cookies})
+	refresh := func(body any, h http.Header, cookies ...*http.Cookie) resp {
+		return s.do(t, req{method: "POST", path: "/api/v1/auth/refresh", body: body, header: h, cookies: cookies})
 	}
 	rotated := func(what string, r resp) string {
 		t.Helper()
@@ -34,42 +35,50 @@ func TestRefresh(t *testing.T) {
 	}
 
 	u := s.loggedIn(t, "refresh")
-	next := rotated("body", refresh(map[string]string{"refreshToken": u.refresh}))
-	next = rotated("plain cookie", refresh(nil, cookie(plainCookie, next)))
-	next = rotated("__Secure- cookie", refresh(nil, cookie(secureCookie, next)))
+	next := rotated("body", refresh(map[string]string{"refreshToken": u.refresh}, nil))
+	b := s.signIn(t, u.userID, u.email)
+	fromCookie := rotated("cookie", refresh(nil, fromApp(), b.cookie))
+	rotated("token from the cookie's pair", refresh(map[string]string{"refreshToken": fromCookie}, nil))
 	// The body wins over a cookie.
-	next = rotated("body over cookie", refresh(map[string]string{"refreshToken": next}, cookie(plainCookie, "garbage")))
+	next = rotated("body over cookie", refresh(map[string]string{"refreshToken": next}, nil, cookie(plainCookie, "garbage")))
 
 	for name, r := range map[string]resp{
-		"no token":       refresh(nil),
-		"empty object":   refresh(map[string]string{}),
-		"unknown token":  refresh(map[string]string{"refreshToken": "unknown"}),
-		"unknown cookie": refresh(nil, cookie(plainCookie, "unknown")),
-		"access token":   refresh(map[string]string{"refreshToken": u.access}),
+		"no token":        refresh(nil, nil),
+		"empty object":    refresh(map[string]string{}, nil),
+		"unknown token":   refresh(map[string]string{"refreshToken": "unknown"}, nil),
+		"unsigned cookie": refresh(nil, fromApp(), cookie(plainCookie, b.token)),
+		"forged cookie":   refresh(nil, fromApp(), cookie(plainCookie, signCookie("not-a-session"))),
+		"access token":    refresh(map[string]string{"refreshToken": u.access}, nil),
 	} {
 		wantError(t, name, r, http.StatusUnauthorized, "TOKEN_EXPIRED")
 	}
+	wantError(t, "cookie without Origin", refresh(nil, nil, b.cookie), http.StatusForbidden, "MISSING_OR_NULL_ORIGIN")
+	wantError(t, "cookie from elsewhere", refresh(nil, http.Header{"Origin": {"https://evil.example"}}, b.cookie),
+		http.StatusForbidden, "INVALID_ORIGIN")
 
 	// Reuse of a rotated token: 401, and the family (the current token
 	// included) is revoked.
-	wantError(t, "rotated token", refresh(map[string]string{"refreshToken": u.refresh}), http.StatusUnauthorized, "TOKEN_EXPIRED")
-	wantError(t, "current token after reuse", refresh(map[string]string{"refreshToken": next}), http.StatusUnauthorized, "TOKEN_EXPIRED")
+	wantError(t, "rotated token", refresh(map[string]string{"refreshToken": u.refresh}, nil), http.StatusUnauthorized, "TOKEN_EXPIRED")
+	wantError(t, "current token after reuse", refresh(map[string]string{"refreshToken": next}, nil), http.StatusUnauthorized, "TOKEN_EXPIRED")
 	if n := s.count(t, `SELECT count(*) FROM auth_security_events WHERE user_id = ? AND event_type = 'TOKEN_REUSE_DETECTED'`, u.userID); n != 1 {
 		t.Fatalf("TOKEN_REUSE_DETECTED events = %d, want 1", n)
 	}
 }
 
 // TestSessionRoute: /session and /profile answer the live session for a
-// bearer token or either cookie, and 200 null for none, a bad one or a
-// logged-out one (the old service's answer).
+// bearer token or the signed cookie (also behind a stale Bearer), and 200
+// null for none, a bad one or a logged-out one (the old service's answer).
 func TestSessionRoute(t *testing.T) {
 	s := newTestServer(t, testOptions{})
 	u := s.loggedIn(t, "session")
-	for _, path := range []string{"/api/v1/auth/session", "/api/v1/auth/profile"} {
+	b := s.signIn(t, u.userID, u.email)
+	for _, path := range []string{"/api/v1/auth/session", "/api/v1/auth/profile", "/api/auth/get-session"} {
 		live := map[string]req{
-			"bearer":           {bearer: u.access},
-			"plain cookie":     {cookies: []*http.Cookie{cookie(plainCookie, u.refresh)}},
-			"__Secure- cookie": {cookies: []*http.Cookie{cookie(secureCookie, u.refresh)}},
+			"cookie":                {cookies: []*http.Cookie{b.cookie}},
+			"cookie behind a stale": {bearer: "stale", cookies: []*http.Cookie{b.cookie}},
+		}
+		if path != "/api/auth/get-session" {
+			live["bearer"] = req{bearer: u.access}
 		}
 		for name, q := range live {
 			q.method, q.path = "GET", path
@@ -82,11 +91,12 @@ func TestSessionRoute(t *testing.T) {
 			}
 		}
 		none := map[string]req{
-			"nothing":        {},
-			"garbage bearer": {bearer: "garbage"},
-			"garbage cookie": {cookies: []*http.Cookie{cookie(plainCookie, "garbage")}},
-			// The access token is no refresh token.
-			"access token as cookie": {cookies: []*http.Cookie{cookie(plainCookie, u.access)}},
+			"nothing":         {},
+			"garbage bearer":  {bearer: "garbage"},
+			"garbage cookie":  {cookies: []*http.Cookie{cookie(plainCookie, "garbage")}},
+			"unsigned cookie": {cookies: []*http.Cookie{cookie(plainCookie, b.token)}},
+			// The refresh token is no session token.
+			"refresh token as cookie": {cookies: []*http.Cookie{cookie(plainCookie, signCookie(u.refresh))}},
 		}
 		for name, q := range none {
 			q.method, q.path = "GET", path
@@ -99,35 +109,42 @@ func TestSessionRoute(t *testing.T) {
 	}
 }
 
-// TestCookiePreference: on an https BASE_URL the __Secure- cookie is read
-// first, on http the plain one; either way a stale cookie of the other name
-// does not hide the preferred, valid one.
+// TestCookieName: on an https BASE_URL the session cookie is
+// __Secure-mana.session_token, on http mana.session_token; the other name
+// is not read.
 //
-// Negative control (tried): give the https base the http order and the
-// https row answers null.
-func TestCookiePreference(t *testing.T) {
+// Negative control (tried): give newCookies the plain prefix on https and
+// the https row fails at sign-in (no __Secure- cookie set).
+func TestCookieName(t *testing.T) {
 	for _, c := range []struct {
-		baseURL, preferred, other string
+		baseURL, name, other string
 	}{
 		{"http://localhost", plainCookie, secureCookie},
 		{"https://auth.example", secureCookie, plainCookie},
 	} {
 		t.Run(c.baseURL, func(t *testing.T) {
 			s := newTestServer(t, testOptions{BaseURL: c.baseURL})
-			u := s.loggedIn(t, "cookies")
-			r := s.do(t, req{method: "GET", path: "/api/v1/auth/session",
-				cookies: []*http.Cookie{cookie(c.other, "stale"), cookie(c.preferred, u.refresh)}})
-			wantJSON(t, "session", r, http.StatusOK)
-			if sess, _ := r.obj()["session"].(map[string]any); sess["userId"] != u.userID {
-				t.Fatalf("%s preferred with a stale %s: %s", c.preferred, c.other, r)
+			id, email := s.verifiedUser(t, "cookies")
+			b := s.signIn(t, id, email)
+			if b.cookie.Name != c.name {
+				t.Fatalf("sign-in set %s, want %s", b.cookie.Name, c.name)
+			}
+			r := s.do(t, req{method: "GET", path: "/api/v1/auth/session", cookies: []*http.Cookie{b.cookie}})
+			if sess, _ := r.obj()["session"].(map[string]any); sess["userId"] != id {
+				t.Fatalf("%s: %s", c.name, r)
+			}
+			r = s.do(t, req{method: "GET", path: "/api/v1/auth/session", cookies: []*http.Cookie{cookie(c.other, b.cookie.Value)}})
+			if r.JSON != nil {
+				t.Fatalf("the value under %s was read: %s", c.other, r)
 			}
 		})
 	}
 }
 
 // TestLogout: logout is 200 {"success":true} with nothing, garbage or a real
-// credential; a real one (bearer, body or either cookie) revokes its session
-// at once: /validate, /session, /refresh and /api/v1/me/* refuse it.
+// credential; a real one (bearer, body or the cookie from a trusted
+// origin) revokes its session at once: /validate, /session, /refresh and
+// /api/v1/me/* refuse it.
 func TestLogout(t *testing.T) {
 	s := newTestServer(t, testOptions{})
 	logout := func(q req) {
@@ -143,29 +160,42 @@ func TestLogout(t *testing.T) {
 	logout(req{bearer: "garbage"})
 	logout(req{body: map[string]string{"refreshToken": "garbage"}})
 
-	for name, by := range map[string]func(session) req{
-		"bearer":           func(u session) req { return req{bearer: u.access} },
-		"body":             func(u session) req { return req{body: map[string]string{"refreshToken": u.refresh}} },
-		"plain cookie":     func(u session) req { return req{cookies: []*http.Cookie{cookie(plainCookie, u.refresh)}} },
-		"__Secure- cookie": func(u session) req { return req{cookies: []*http.Cookie{cookie(secureCookie, u.refresh)}} },
+	for name, by := range map[string]func(session, browser) req{
+		"bearer": func(u session, _ browser) req { return req{bearer: u.access} },
+		"body":   func(u session, _ browser) req { return req{body: map[string]string{"refreshToken": u.refresh}} },
+		"cookie": func(_ session, b browser) req { return req{header: fromApp(), cookies: []*http.Cookie{b.cookie}} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			u := s.loggedIn(t, "logout")
+			b := s.signIn(t, u.userID, u.email)
 			other := s.login(t, u.userID, u.email) // a second session must survive
-			logout(by(u))
-			if r := s.do(t, req{method: "POST", path: "/api/v1/auth/validate", body: map[string]string{"token": u.access}}); r.obj()["valid"] != false {
-				t.Fatalf("validate after logout: %s", r)
+			logout(by(u, b))
+			ended := []string{"session"}
+			if name == "cookie" {
+				if r := s.do(t, req{method: "GET", path: "/api/v1/auth/session", cookies: []*http.Cookie{b.cookie}}); r.JSON != nil {
+					t.Fatalf("session after logout: %s", r)
+				}
+				ended = append(ended, "cookie")
+			} else {
+				if r := s.do(t, req{method: "POST", path: "/api/v1/auth/validate", body: map[string]string{"token": u.access}}); r.obj()["valid"] != false {
+					t.Fatalf("validate after logout: %s", r)
+				}
+				wantError(t, "refresh after logout", s.do(t, req{method: "POST", path: "/api/v1/auth/refresh",
+					body: map[string]string{"refreshToken": u.refresh}}), http.StatusUnauthorized, "TOKEN_EXPIRED")
+				wantUnauthorized(t, "me/data after logout", s.do(t, req{method: "GET", path: "/api/v1/me/data", bearer: u.access}))
 			}
-			if r := s.do(t, req{method: "GET", path: "/api/v1/auth/session", cookies: []*http.Cookie{cookie(plainCookie, u.refresh)}}); r.JSON != nil {
-				t.Fatalf("session after logout: %s", r)
-			}
-			wantError(t, "refresh after logout", s.do(t, req{method: "POST", path: "/api/v1/auth/refresh",
-				body: map[string]string{"refreshToken": u.refresh}}), http.StatusUnauthorized, "TOKEN_EXPIRED")
-			wantUnauthorized(t, "me/data after logout", s.do(t, req{method: "GET", path: "/api/v1/me/data", bearer: u.access}))
 			wantJSON(t, "other session", s.do(t, req{method: "GET", path: "/api/v1/me/data", bearer: other.access}), http.StatusOK)
 			if n := s.count(t, `SELECT count(*) FROM auth_security_events WHERE user_id = ? AND event_type = 'LOGOUT'`, u.userID); n != 1 {
-				t.Fatalf("LOGOUT events = %d, want 1", n)
+				t.Fatalf("LOGOUT events = %d, want 1 (%v)", n, ended)
 			}
 		})
+	}
+	// A cookie logout without a trusted origin is refused and ends nothing.
+	u := s.loggedIn(t, "logout-csrf")
+	b := s.signIn(t, u.userID, u.email)
+	wantError(t, "cookie logout without Origin", s.do(t, req{method: "POST", path: "/api/v1/auth/logout", cookies: []*http.Cookie{b.cookie}}),
+		http.StatusForbidden, "MISSING_OR_NULL_ORIGIN")
+	if r := s.do(t, req{method: "GET", path: "/api/v1/auth/session", cookies: []*http.Cookie{b.cookie}}); r.JSON == nil {
+		t.Fatalf("a refused logout ended the session: %s", r)
 	}
 }

@@ -16,6 +16,7 @@ import (
 func TestStoreDownIs503(t *testing.T) {
 	s := newTestServer(t, testOptions{})
 	u := s.loggedIn(t, "down")
+	b := s.signIn(t, u.userID, u.email)
 	_, unverified := s.verifiedUser(t, "down-other")
 	_, verifyLink := s.register(t, newEmail("down-link"), nil)
 
@@ -31,7 +32,12 @@ func TestStoreDownIs503(t *testing.T) {
 		{method: "POST", path: "/api/v1/auth/logout", body: map[string]string{"refreshToken": u.refresh}},
 		{method: "POST", path: "/api/v1/auth/logout", bearer: u.access},
 		{method: "GET", path: "/api/v1/auth/session", bearer: u.access},
-		{method: "GET", path: "/api/v1/auth/session", cookies: []*http.Cookie{cookie(plainCookie, u.refresh)}},
+		{method: "GET", path: "/api/v1/auth/session", cookies: []*http.Cookie{b.cookie}},
+		{method: "GET", path: "/api/auth/get-session", cookies: []*http.Cookie{b.cookie}},
+		{method: "GET", path: "/api/auth/token", cookies: []*http.Cookie{b.cookie}},
+		{method: "POST", path: "/api/v1/auth/session-to-token", header: fromApp(), cookies: []*http.Cookie{b.cookie}},
+		{method: "POST", path: "/api/auth/sign-out", header: fromApp(), cookies: []*http.Cookie{b.cookie}},
+		{method: "POST", path: "/api/auth/sign-in/email", body: map[string]string{"email": u.email, "password": strongPassword}},
 		{method: "POST", path: "/api/v1/auth/forgot-password", body: map[string]string{"email": u.email}},
 		{method: "GET", path: "/api/auth/reset-password/some-token"},
 		{method: "POST", path: "/api/v1/auth/reset-password", body: map[string]string{"token": "some-token", "newPassword": strongPassword}},
@@ -104,8 +110,8 @@ func TestStoreFailsAfterAuthentication(t *testing.T) {
 		s.store.heal()
 		wantError(t, c.name, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 	}
-	if n := s.count(t, `SELECT count(*) FROM auth_sessions WHERE user_id = ?`, u.userID); n != 1 {
-		t.Fatalf("sessions = %d, want the first one only", n)
+	if n := s.count(t, `SELECT count(*) FROM auth_sessions WHERE user_id = ?`, u.userID); n != 1+verifySessions {
+		t.Fatalf("sessions = %d, want the first one (and the verification's) only", n)
 	}
 }
 

@@ -61,6 +61,12 @@ type Auth struct {
 	// BETTER_AUTH_SECRET rather than a KEK. It is the raw value, not trimmed:
 	// the sealing key is derived from its exact bytes.
 	BetterAuthSecret string
+	// TrustedOrigins are BETTER_AUTH_TRUSTED_ORIGINS: origins, besides
+	// BaseURL's and CORSOrigins, that may send cookie-authenticated requests.
+	TrustedOrigins []string
+	// DataDir is MANA_DATA_DIR (absolute): where development keeps a
+	// generated BETTER_AUTH_SECRET.
+	DataDir string
 }
 
 // Notify is mana-notify's configuration.
@@ -269,6 +275,11 @@ func LoadAuth(look Lookup) (Auth, error) {
 	if v, ok := r.look("BETTER_AUTH_SECRET"); ok {
 		c.BetterAuthSecret = v
 	}
+	if c.BetterAuthSecret == "" && c.Production {
+		r.fail("BETTER_AUTH_SECRET", "is required in production: it signs the session cookies (keep the old service's value to keep its sessions)")
+	}
+	c.TrustedOrigins = r.origins("BETTER_AUTH_TRUSTED_ORIGINS", "")
+	c.DataDir = r.dataDir()
 
 	kek := r.secret("MANA_AUTH_KEK")
 	switch {

@@ -31,16 +31,17 @@ func TestAuthProductionRules(t *testing.T) {
 		env  Lookup
 		want string
 	}{
-		"missing KEK":  {env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s"), "MANA_AUTH_KEK: is required in production"},
-		"short KEK":    {env("MANA_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", "AAAA"), "expected 32 bytes"},
-		"zero KEK":     {env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", DevKEK), "all-zero"},
-		"no database":  {env("NODE_ENV", "production", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", testKEK), "DATABASE_URL: is required"},
-		"default key":  {env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_AUTH_KEK", testKEK), "MANA_SERVICE_KEY"},
-		"bad port":     {env("PORT", "eighty"), "PORT: must be a TCP port"},
-		"bad base url": {env("BASE_URL", "localhost:3001"), "BASE_URL"},
-		"bad origin":   {env("CORS_ORIGINS", "http://ok.example,not a url"), "CORS_ORIGINS"},
-		"bad proxy":    {env("MANA_TRUSTED_PROXIES", "10.0.0.0/33"), "MANA_TRUSTED_PROXIES"},
-		"not base64":   {env("MANA_AUTH_KEK", "%%%"), "MANA_AUTH_KEK: must be standard base64"},
+		"missing KEK":      {env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s"), "MANA_AUTH_KEK: is required in production"},
+		"short KEK":        {env("MANA_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", "AAAA"), "expected 32 bytes"},
+		"zero KEK":         {env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", DevKEK), "all-zero"},
+		"no database":      {env("NODE_ENV", "production", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", testKEK), "DATABASE_URL: is required"},
+		"default key":      {env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_AUTH_KEK", testKEK), "MANA_SERVICE_KEY"},
+		"no cookie secret": {env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", testKEK), "BETTER_AUTH_SECRET: is required in production"},
+		"bad port":         {env("PORT", "eighty"), "PORT: must be a TCP port"},
+		"bad base url":     {env("BASE_URL", "localhost:3001"), "BASE_URL"},
+		"bad origin":       {env("CORS_ORIGINS", "http://ok.example,not a url"), "CORS_ORIGINS"},
+		"bad proxy":        {env("MANA_TRUSTED_PROXIES", "10.0.0.0/33"), "MANA_TRUSTED_PROXIES"},
+		"not base64":       {env("MANA_AUTH_KEK", "%%%"), "MANA_AUTH_KEK: must be standard base64"},
 	}
 	for name, tc := range cases {
 		_, err := LoadAuth(tc.env)
@@ -48,7 +49,7 @@ func TestAuthProductionRules(t *testing.T) {
 			t.Errorf("%s: err = %v, want it to mention %q", name, err, tc.want)
 		}
 	}
-	c, err := LoadAuth(env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", testKEK))
+	c, err := LoadAuth(env("NODE_ENV", "production", "DATABASE_URL", "postgres://x/y", "MANA_SERVICE_KEY", "s", "MANA_AUTH_KEK", testKEK, "BETTER_AUTH_SECRET", "s3cret"))
 	if err != nil || c.KEKIsDevDefault || len(c.KEK) != 32 {
 		t.Fatalf("valid production config refused: %v %+v", err, c)
 	}

@@ -46,7 +46,7 @@ func TestBetterAuthSecretIsRaw(t *testing.T) {
 // prodServe is a valid production configuration of `mana serve`.
 func prodServe(kv ...string) Lookup {
 	return env(append([]string{"NODE_ENV", "production", "DATABASE_URL", "postgres://db/mana", "MANA_AUTH_KEK", testKEK,
-		"MANA_SERVICE_KEY", "a", "SERVICE_KEY", "n", "SMTP_HOST", "smtp.example"}, kv...)...)
+		"MANA_SERVICE_KEY", "a", "SERVICE_KEY", "n", "SMTP_HOST", "smtp.example", "BETTER_AUTH_SECRET", "s3cret"}, kv...)...)
 }
 
 func TestServeDefaults(t *testing.T) {

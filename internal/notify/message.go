@@ -87,7 +87,8 @@ func (req *Message) Validate() error {
 		return invalid("appId is required")
 	case req.Recipient == "" && len(req.Recipients) == 0 && req.UserID == "":
 		return invalid("recipient, recipients, or userId is required")
-	case req.Template == "" && req.Body == "":
+	// A webhook's payload may be its data alone (notify-client sends it so).
+	case req.Template == "" && req.Body == "" && (req.Channel != ChannelWebhook || len(req.Data) == 0):
 		return invalid("template or body is required")
 	}
 

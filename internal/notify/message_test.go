@@ -29,7 +29,11 @@ func TestValidate(t *testing.T) {
 		{"no recipient at all", func(r *Message) { r.Recipient = "" }, "recipient, recipients, or userId is required",
 			`case req.Recipient == "" && len(req.Recipients) == 0 && req.UserID == "":`},
 		{"no template nor body", func(r *Message) { r.Body = "" }, "template or body is required",
-			`case req.Template == "" && req.Body == "":`},
+			`case req.Template == "" && req.Body == "" && ...`},
+		{"email with data only", func(r *Message) { r.Body, r.Data = "", map[string]any{"a": 1.0} }, "template or body is required",
+			`req.Channel != ChannelWebhook ||`},
+		{"webhook without body or data", func(r *Message) { r.Channel, r.Recipient, r.Body = "webhook", "https://hook.example/x", "" },
+			"template or body is required", `len(req.Data) == 0`},
 		// The contract's order: channel is checked before appId, appId before recipient.
 		{"order: channel before appId", func(r *Message) { r.Channel, r.AppID = "", "" }, "channel is required",
 			`the order of the first switch`},
@@ -123,5 +127,15 @@ func TestValidateAccepts(t *testing.T) {
 		if err := req.Validate(); err != nil {
 			t.Errorf("%s: rejected: %v", name, err)
 		}
+	}
+}
+
+// TestWebhookDataAlone: a webhook's payload may be its data alone, as
+// notify-client sends it (negative control: the "webhook without body or
+// data" case above keeps the data requirement).
+func TestWebhookDataAlone(t *testing.T) {
+	m := Message{Channel: ChannelWebhook, AppID: "app", Recipient: "https://hook.example/x", Data: map[string]any{"event": "x"}}
+	if err := m.Validate(); err != nil {
+		t.Fatalf("webhook with data only: %v", err)
 	}
 }

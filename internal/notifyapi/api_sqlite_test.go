@@ -10,7 +10,6 @@ package notifyapi_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -361,10 +360,41 @@ func TestTemplateLifecycle(t *testing.T) {
 		t.Fatalf("create en-US: %d %s", rec.Code, rec.Body)
 	}
 	tpl := obj(jsonOf(t, e.svc("GET", "/api/v1/templates/custom", "")), "template")
-	vars, _ := base64.StdEncoding.DecodeString(fmt.Sprint(tpl["variables"]))
-	if tpl["slug"] != "custom" || tpl["appId"] != "app" || tpl["channel"] != "email" || tpl["locale"] != "de-DE" ||
-		tpl["isActive"] != true || tpl["isSystem"] != false || string(vars) != `["name"]` {
+	// variables as JSON (the old service served base64 of its bytes).
+	if vars, _ := json.Marshal(tpl["variables"]); tpl["slug"] != "custom" || tpl["appId"] != "app" || tpl["channel"] != "email" ||
+		tpl["locale"] != "de-DE" || tpl["isActive"] != true || tpl["isSystem"] != false || string(vars) != `["name"]` {
 		t.Fatalf("template %v (variables %s)", tpl, vars)
+	}
+	// ?appId= lists the app's own templates and the shared ones only.
+	if rec := e.svc("POST", "/api/v1/templates", `{"slug":"other","channel":"email","appId":"other-app","bodyTemplate":"<p>x</p>"}`); rec.Code != http.StatusCreated {
+		t.Fatalf("create other: %d %s", rec.Code, rec.Body)
+	}
+	for query, want := range map[string][]string{"": {"custom", "other"}, "?appId=app": {"custom"}, "?appId=other-app": {"other"}} {
+		var got struct {
+			Templates []struct {
+				Slug  string  `json:"slug"`
+				AppID *string `json:"appId"`
+			} `json:"templates"`
+		}
+		if err := json.Unmarshal(e.svc("GET", "/api/v1/templates"+query, "").Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		var own []string
+		shared := 0
+		for _, x := range got.Templates {
+			if x.AppID == nil {
+				shared++
+			} else if !slices.Contains(own, x.Slug) {
+				own = append(own, x.Slug)
+			}
+		}
+		// Shared: the system templates and the app-less en-US "custom".
+		if slices.Sort(own); !slices.Equal(own, want) || shared != len(notify.SystemTemplates())+1 {
+			t.Fatalf("templates%s: own %v, %d shared; want %v and every shared one", query, own, shared, want)
+		}
+	}
+	if rec := e.svc("DELETE", "/api/v1/templates/other", ""); rec.Code != 200 {
+		t.Fatalf("delete other: %d %s", rec.Code, rec.Body)
 	}
 
 	for _, c := range []struct{ path, body, subject, html string }{
@@ -375,9 +405,16 @@ func TestTemplateLifecycle(t *testing.T) {
 		{"/api/v1/templates/preview", `{"bodyTemplate":"<p>{{.x}}</p>","channel":"push","data":{"x":"<i>"}}`, "", "<p><i></p>"},
 	} {
 		rec := e.svc("POST", c.path, c.body)
-		var out notify.Rendered
+		var out struct {
+			notify.Rendered
+			Preview *notify.Rendered `json:"preview"`
+		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || rec.Code != 200 || out.Subject != c.subject || out.Body != c.html {
 			t.Errorf("preview %s %s: %d %+v, want %q %q", c.path, c.body, rec.Code, out, c.subject, c.html)
+		}
+		// A stored template's preview also answers notify-client's {preview:{…}}.
+		if strings.HasPrefix(c.path, "/api/v1/templates/custom") && (out.Preview == nil || *out.Preview != out.Rendered) {
+			t.Errorf("preview %s: no {preview} shape: %s", c.path, rec.Body)
 		}
 	}
 
@@ -739,7 +776,10 @@ func TestCancelListGet(t *testing.T) {
 		t.Fatalf("claim: %v %v", claimed, err)
 	}
 
-	if rec := e.svc("DELETE", "/api/v1/notifications/"+cancelled, ""); rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"cancelled":true}` {
+	// Both shapes: the contract's flag and notify-client's {notification}.
+	rec := e.svc("DELETE", "/api/v1/notifications/"+cancelled, "")
+	if body := jsonOf(t, rec); rec.Code != 200 || body["cancelled"] != true || obj(body, "notification")["id"] != cancelled ||
+		obj(body, "notification")["status"] != "cancelled" {
 		t.Fatalf("cancel: %d %s", rec.Code, rec.Body)
 	}
 	checkErrors(t, []errorCase{
@@ -791,7 +831,7 @@ func TestCancelListGet(t *testing.T) {
 		t.Errorf("list with limit 1: %v", got)
 	}
 
-	rec := e.svc("GET", "/api/v1/notifications/"+strings.ToUpper(cancelled), "")
+	rec = e.svc("GET", "/api/v1/notifications/"+strings.ToUpper(cancelled), "")
 	n := obj(jsonOf(t, rec), "notification")
 	if rec.Code != 200 || n["id"] != cancelled || n["status"] != "cancelled" || n["appId"] != "mana-auth" || n["channel"] != "email" ||
 		n["subject"] != "S" || n["body"] != "<p>B</p>" || n["recipient"] != "u@example.com" || n["externalId"] != "n-1" ||

@@ -178,7 +178,14 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.internalError(w, r, "cancel notification", "failed to cancel notification", err)
 	default:
-		httpx.WriteJSON(w, r, http.StatusOK, map[string]bool{"cancelled": true})
+		// Both shapes: the contract's {"cancelled":true} and the notification
+		// as it is now, which notify-client returns.
+		n, err := a.Store.Get(r.Context(), r.PathValue("id"))
+		if err != nil {
+			a.internalError(w, r, "read cancelled notification", "failed to read the cancelled notification", err)
+			return
+		}
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"cancelled": true, "notification": toJSON(n)})
 	}
 }
 

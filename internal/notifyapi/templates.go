@@ -17,24 +17,34 @@ import (
 // it is encoded as base64 of the JSON, the contract's encoding
 // (docs/compatibility.md).
 type templateJSON struct {
-	ID           string    `json:"id"`
-	Slug         string    `json:"slug"`
-	AppID        *string   `json:"appId,omitempty"`
-	Channel      string    `json:"channel"`
-	Subject      *string   `json:"subject,omitempty"`
-	BodyTemplate string    `json:"bodyTemplate"`
-	Locale       string    `json:"locale"`
-	IsActive     bool      `json:"isActive"`
-	IsSystem     bool      `json:"isSystem"`
-	Variables    []byte    `json:"variables,omitempty"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	ID           string  `json:"id"`
+	Slug         string  `json:"slug"`
+	AppID        *string `json:"appId,omitempty"`
+	Channel      string  `json:"channel"`
+	Subject      *string `json:"subject,omitempty"`
+	BodyTemplate string  `json:"bodyTemplate"`
+	Locale       string  `json:"locale"`
+	IsActive     bool    `json:"isActive"`
+	IsSystem     bool    `json:"isSystem"`
+	// Variables is the stored JSON as JSON (the old service served its
+	// bytes base64-encoded; see docs/compatibility.md).
+	Variables json.RawMessage `json:"variables,omitempty"`
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
 }
 
 func templateToJSON(t notify.Template) templateJSON {
 	return templateJSON{ID: t.ID, Slug: t.Slug, AppID: t.AppID, Channel: string(t.Channel), Subject: t.Subject,
 		BodyTemplate: t.BodyTemplate, Locale: t.Locale, IsActive: t.IsActive, IsSystem: t.IsSystem,
-		Variables: t.Variables, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+		Variables: jsonOrNil(t.Variables), CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+}
+
+// jsonOrNil is stored JSON to embed, or nil when it is none or not JSON.
+func jsonOrNil(b []byte) json.RawMessage {
+	if len(b) == 0 || !json.Valid(b) {
+		return nil
+	}
+	return b
 }
 
 func localeOf(r *http.Request) (string, *apiError) {
@@ -82,8 +92,14 @@ func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, "list templates", "failed to list templates", err)
 		return
 	}
+	// ?appId= (notify-client's filter): the app's own templates and the
+	// shared ones (no app).
+	appID := r.URL.Query().Get("appId")
 	var out []templateJSON // null when none, as the contract answers
 	for _, t := range ts {
+		if appID != "" && t.AppID != nil && *t.AppID != appID {
+			continue
+		}
 		out = append(out, templateToJSON(t))
 	}
 	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"templates": out})
@@ -303,7 +319,9 @@ func (a *API) previewTemplate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, renderFailed(err))
 		return
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, out)
+	// Both shapes: the contract's {subject, body} and notify-client's
+	// {preview: {subject, body}}.
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"subject": out.Subject, "body": out.Body, "preview": out})
 }
 
 // previewCustom renders a template given in the request; the body is HTML

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -157,7 +158,11 @@ func TestSecurityEvents(t *testing.T) {
 
 	r := getJSON(t, authURL+"/api/v1/auth/security-events", bearer(s.AccessToken)...)
 	expectStatus(t, r, http.StatusOK)
-	events, _ := r.JSON["events"].([]any)
+	// A bare array: the settings page (shared-auth) is the route's client.
+	var events []any
+	if err := json.Unmarshal(r.Body, &events); err != nil {
+		t.Fatalf("security-events: want a JSON array: %v: %s", err, r)
+	}
 	if len(events) != 2 || jstr(events[0], "eventType") != "LOGIN_SUCCESS" || jstr(events[1], "eventType") != "REGISTER" {
 		t.Fatalf("want [LOGIN_SUCCESS, REGISTER], got %s", r)
 	}
@@ -168,7 +173,10 @@ func TestSecurityEvents(t *testing.T) {
 	execSQL(t, `INSERT INTO auth.security_events (user_id, event_type, metadata, created_at)
 		SELECT $1, 'IT_FILLER', jsonb_build_object('n', g), now() + g * interval '1 millisecond' FROM generate_series(1, 60) g`, u.ID)
 	r = getJSON(t, authURL+"/api/v1/auth/security-events", bearer(s.AccessToken)...)
-	events, _ = r.JSON["events"].([]any)
+	events = nil
+	if err := json.Unmarshal(r.Body, &events); err != nil || len(events) == 0 {
+		t.Fatalf("security-events: want a non-empty JSON array: %v: %s", err, r)
+	}
 	if len(events) != 50 || jnum(events[0], "metadata", "n") != 60 || jnum(events[49], "metadata", "n") != 11 {
 		t.Fatalf("want the newest 50 (n=60…11), got %d events starting %v", len(events), events[0])
 	}

@@ -70,8 +70,10 @@ func TestHappyPath(t *testing.T) {
 	}
 
 	s := loginOK(t, authURL, u)
-	if n := countEvents(t, u.ID, "LOGIN_SUCCESS"); n != 1 {
-		t.Fatalf("LOGIN_SUCCESS events = %d, want 1", n)
+	// Two: following the link signed the user in (as the old service did),
+	// then the login.
+	if n := countEvents(t, u.ID, "LOGIN_SUCCESS"); n != 2 {
+		t.Fatalf("LOGIN_SUCCESS events = %d, want 2 (verify link, login)", n)
 	}
 
 	for _, base := range []string{authURL, auth2URL} {

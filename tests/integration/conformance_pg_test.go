@@ -6,11 +6,13 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/mana/mana/internal/randid"
 	"github.com/mana/mana/internal/store/pg"
 	"github.com/mana/mana/internal/store/storetest"
 )
@@ -74,6 +76,15 @@ func (i pgInspector) Sessions(ctx context.Context, userID string) (int, error) {
 
 func (i pgInspector) Users(ctx context.Context, email string) (int, error) {
 	return i.one(ctx, `SELECT count(*) FROM auth.users WHERE email = $1`, email)
+}
+
+func (pgInspector) SeedLegacyReset(ctx context.Context, token, userID string, expires time.Time) error {
+	_, err := db.Exec(ctx, `INSERT INTO auth.verification (id, identifier, value, expires_at) VALUES ($1, $2, $3, $4)`,
+		randid.UserID(), "reset-password:"+token, userID, expires)
+	if err != nil {
+		return fmt.Errorf("seed legacy reset: %w", err)
+	}
+	return nil
 }
 
 func (pgInspector) SwapServerWraps(ctx context.Context, a, b string) error {

@@ -386,7 +386,8 @@ func TestServeDevMailEscapesHTML(t *testing.T) {
 // report) the server starts and the first check fails.
 func TestServeProductionHasNoDevMail(t *testing.T) {
 	database, dataDir := freshDatabase(t), t.TempDir()
-	prod := []string{"NODE_ENV=production", "MANA_AUTH_KEK=" + os.Getenv("TEST_KEK"), "MANA_SERVICE_KEY=prod-test-key"}
+	prod := []string{"NODE_ENV=production", "MANA_AUTH_KEK=" + os.Getenv("TEST_KEK"), "MANA_SERVICE_KEY=prod-test-key",
+		"BETTER_AUTH_SECRET=" + os.Getenv("BETTER_AUTH_SECRET")}
 
 	// Bounded: a server that starts anyway must fail the test, not hang it.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -59,7 +59,8 @@ func (t *txn) RevokeUserSessions(ctx context.Context, userID, exceptID string) (
 
 func (t *txn) UserSessions(ctx context.Context, userID string, includeEnded bool) ([]auth.Session, error) {
 	rows, err := t.tx.Query(ctx, `SELECT id, token, user_id, expires_at, created_at, updated_at,
-			coalesce(ip_address, ''), coalesce(user_agent, ''), revoked_at, last_activity_at, coalesce(device_name, '')
+			coalesce(ip_address, ''), coalesce(user_agent, ''), revoked_at, last_activity_at, coalesce(device_name, ''),
+			coalesce(device_id, '')
 		FROM auth.sessions
 		WHERE user_id = $1 AND ($2 OR (revoked_at IS NULL AND expires_at > now()))
 		ORDER BY created_at DESC, id`, userID, includeEnded)
@@ -68,7 +69,7 @@ func (t *txn) UserSessions(ctx context.Context, userID string, includeEnded bool
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (auth.Session, error) {
 		var s auth.Session
-		err := r.Scan(&s.ID, &s.Token, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.UpdatedAt, &s.IP, &s.UserAgent, &s.RevokedAt, &s.LastActive, &s.DeviceName)
+		err := r.Scan(&s.ID, &s.Token, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.UpdatedAt, &s.IP, &s.UserAgent, &s.RevokedAt, &s.LastActive, &s.DeviceName, &s.DeviceID)
 		return s, err
 	})
 	if err != nil {

@@ -68,7 +68,8 @@ func (t *txn) RevokeUserSessions(ctx context.Context, userID, exceptID string) (
 
 func (t *txn) UserSessions(ctx context.Context, userID string, includeEnded bool) ([]auth.Session, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT id, token, user_id, expires_at, created_at, updated_at,
-			coalesce(ip_address, ''), coalesce(user_agent, ''), revoked_at, last_activity_at, coalesce(device_name, '')
+			coalesce(ip_address, ''), coalesce(user_agent, ''), revoked_at, last_activity_at, coalesce(device_name, ''),
+			coalesce(device_id, '')
 		FROM auth_sessions
 		WHERE user_id = ?1 AND (?2 OR (revoked_at IS NULL AND expires_at > ?3))
 		ORDER BY created_at DESC, id`, userID, includeEnded, t.stamp())
@@ -79,7 +80,7 @@ func (t *txn) UserSessions(ctx context.Context, userID string, includeEnded bool
 		var s auth.Session
 		err := r.Scan(&s.ID, &s.Token, &s.UserID, Timestamp{T: &s.ExpiresAt}, Timestamp{T: &s.CreatedAt},
 			Timestamp{T: &s.UpdatedAt}, &s.IP, &s.UserAgent, NullTimestamp{T: &s.RevokedAt},
-			NullTimestamp{T: &s.LastActive}, &s.DeviceName)
+			NullTimestamp{T: &s.LastActive}, &s.DeviceName, &s.DeviceID)
 		return s, err
 	})
 	if err != nil {

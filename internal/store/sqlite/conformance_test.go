@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
+	"github.com/mana/mana/internal/randid"
 	"github.com/mana/mana/internal/store/sqlite"
 	"github.com/mana/mana/internal/store/storetest"
 )
@@ -96,6 +98,16 @@ func (i inspector) Sessions(ctx context.Context, userID string) (int, error) {
 
 func (i inspector) Users(ctx context.Context, email string) (int, error) {
 	return i.one(ctx, `SELECT count(*) FROM auth_users WHERE email = ?`, email)
+}
+
+func (i inspector) SeedLegacyReset(ctx context.Context, token, userID string, expires time.Time) error {
+	now := sqlite.FormatTime(time.Now())
+	_, err := i.db.ExecContext(ctx, `INSERT INTO auth_verification (id, identifier, value, expires_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, randid.UserID(), "reset-password:"+token, userID, sqlite.FormatTime(expires), now, now)
+	if err != nil {
+		return fmt.Errorf("seed legacy reset: %w", err)
+	}
+	return nil
 }
 
 func (i inspector) SwapServerWraps(ctx context.Context, a, b string) error {

@@ -38,25 +38,25 @@ func testAccountLifecycle(t *testing.T, b Backend) {
 	}
 
 	me, err := e.svc.MeData(ctx, p)
-	if err != nil || me.Summary.SessionsCount != 2 || me.Summary.AccountsCount != 1 || me.Summary.LastLoginAt == nil || !me.User.EmailVerified {
-		t.Fatalf("account data: %+v, %v; want 2 sessions, 1 account, a last login, verified", me, err)
+	if err != nil || me.Summary.SessionsCount != verifySessions+2 || me.Summary.AccountsCount != 1 || me.Summary.LastLoginAt == nil || !me.User.EmailVerified {
+		t.Fatalf("account data: %+v, %v; want verification + 2 sessions, 1 account, a last login, verified", me, err)
 	}
 	list, err := e.svc.ListSessions(ctx, p)
-	if err != nil || len(list) != 2 || list[0].ID != second.Session.ID || !list[1].Current || list[1].IP != "192.0.2.7" || list[1].UserAgent != "ua-1" {
-		t.Fatalf("sessions: %+v, %v; want the newer first and the caller's marked current with its IP and agent", list, err)
+	if err != nil || len(list) != verifySessions+2 || list[0].ID != second.Session.ID || !list[1].Current || list[1].IP != "192.0.2.7" || list[1].UserAgent != "ua-1" {
+		t.Fatalf("sessions: %+v, %v; want the newer first and the caller's marked current with its IP and agent, then the verification's", list, err)
 	}
 	name, yes := "Renamed", true
 	prof, err := e.svc.UpdateProfile(ctx, p, auth.ProfilePatch{Name: &name, FeedbackShowRealName: &yes}, auth.Client{})
 	if err != nil || prof.Name != name || !prof.FeedbackShowRealName || prof.Image != nil {
 		t.Fatalf("profile: %+v, %v; want the new name, real name shown, no image", prof, err)
 	}
-	events, err := e.svc.SecurityEvents(ctx, p)
+	events, err := e.svc.SecurityEvents(ctx, p, 0)
 	if err != nil || len(events) == 0 || events[0].Type != audit.ProfileUpdated {
 		t.Fatalf("security events: %d, %v; want the profile update newest", len(events), err)
 	}
 	export, err := e.svc.ExportData(ctx, p)
-	if err != nil || len(export.Sessions) != 2 || len(export.Events) != len(events) {
-		t.Fatalf("export: %d sessions, %d events, %v; want 2 and %d", len(export.Sessions), len(export.Events), err, len(events))
+	if err != nil || len(export.Sessions) != verifySessions+2 || len(export.Events) != len(events) {
+		t.Fatalf("export: %d sessions, %d events, %v; want %d and %d", len(export.Sessions), len(export.Events), err, verifySessions+2, len(events))
 	}
 
 	// Changing the password ends every other session.

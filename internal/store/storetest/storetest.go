@@ -47,6 +47,9 @@ type Inspector interface {
 	// SwapServerWraps exchanges the server wraps (wrapped_mk, wrap_iv) of two
 	// users' vaults.
 	SwapServerWraps(ctx context.Context, userA, userB string) error
+	// SeedLegacyReset writes a reset row as the old service did: identifier
+	// "reset-password:<token>", value the user id.
+	SeedLegacyReset(ctx context.Context, token, userID string, expires time.Time) error
 }
 
 // Backend is one persistence implementation under test. Stores must be
@@ -112,7 +115,7 @@ func newEnv(t *testing.T, b Backend, store auth.Store, lockout auth.LockoutPolic
 	c := &clock{}
 	hasher := password.NewHasher(cheapHashes, 8)
 	svc := auth.NewService(auth.Config{Store: store, Hasher: hasher, Tokens: issuer,
-		BaseURL: "http://localhost", Callbacks: auth.NewCallbackPolicy("http://localhost"), Lockout: lockout, Now: c.now, Log: discardLog()})
+		BaseURL: "http://localhost", Callbacks: auth.NewCallbackPolicy("http://localhost"), Lockout: lockout, LegacySecret: legacySecret, Now: c.now, Log: discardLog()})
 	return &env{b: b, svc: svc, vaults: vault.NewService(b.Vaults, ring), clock: c, hasher: hasher, tokens: issuer}
 }
 
@@ -138,6 +141,10 @@ func RunAuth(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"DeleteAccount", testDeleteAccount},
 		{"AccountLifecycle", testAccountLifecycle},
 		{"PanicRollsBack", testPanicRollsBack},
+		{"BrowserSessions", testBrowserSessions},
+		{"LegacyRefresh", testLegacyRefresh},
+		{"LegacyLinks", testLegacyLinks},
+		{"PersonalSpace", testPersonalSpace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend(t)) })
@@ -169,11 +176,18 @@ func (e *env) verifiedUser(t *testing.T, name string) (auth.User, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.VerifyEmail(ctx, secret, auth.Client{}); err != nil {
+	v, err := e.svc.VerifyEmail(ctx, secret, auth.Client{})
+	if err != nil {
 		t.Fatalf("verify %s: %v", email, err)
+	}
+	if v.Session == nil || v.SessionToken == "" {
+		t.Fatalf("verifying %s signed nobody in: %+v", email, v)
 	}
 	return u, pw
 }
+
+// verifySessions is the session verifying an address signs the user in with.
+const verifySessions = 1
 
 // loggedIn is a verified user with a fresh session.
 func (e *env) loggedIn(t *testing.T, name string) (auth.User, auth.LoginResult) {
