@@ -28,6 +28,9 @@ const usage = `usage:
   mana migrate status  list migrations and whether each is applied
   mana kek rotate [-batch N]  re-wrap every vault key and signing key still under a retired KEK
                        (MANA_AUTH_KEK = the new KEK, MANA_AUTH_KEK_PREVIOUS = the retired ones)
+  mana cutover status  rows per format and whether going back to the old service is safe
+  mana cutover finalize [-batch N]  end the rollback window: every row to mana's formats
+                       (the old service is locked out afterwards)
   mana probe [URL]     exit 0 when /health answers 200 (default http://127.0.0.1:$PORT/health)
   mana notify retry ID re-drive one failed notification (DATABASE_URL)`
 
@@ -66,6 +69,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		switch args[1] {
 		case "auth":
 			return app.ServeAuth(ctx, log, os.LookupEnv)
+		case "cutover":
+			return cutoverCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 		case "notify":
 			return app.ServeNotify(ctx, log, os.LookupEnv)
 		}
@@ -76,6 +81,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return probeCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "kek":
 		return kekCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
+	case "cutover":
+		return cutoverCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "notify":
 		return notifyCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "-h", "--help", "help":
@@ -113,6 +120,32 @@ func kekCmd(ctx context.Context, out io.Writer, look config.Lookup, args []strin
 		return usageError("-batch must be between 1 and 10000")
 	}
 	return app.RotateKEK(ctx, out, look, *batch)
+}
+
+// cutoverCmd is `mana cutover status` and `mana cutover finalize [-batch N]`.
+func cutoverCmd(ctx context.Context, out io.Writer, look config.Lookup, args []string) error {
+	if len(args) == 0 {
+		return usageError("cutover needs a subcommand: status or finalize")
+	}
+	switch args[0] {
+	case "status":
+		if len(args) != 1 {
+			return usageError("usage: mana cutover status")
+		}
+		return app.CutoverStatus(ctx, out, look)
+	case "finalize":
+		fs := flag.NewFlagSet("cutover finalize", flag.ContinueOnError)
+		fs.SetOutput(out)
+		batch := fs.Int("batch", 500, "rows per transaction")
+		if err := fs.Parse(args[1:]); err != nil {
+			return usageError(err.Error())
+		}
+		if *batch < 1 || *batch > 10000 {
+			return usageError("-batch must be between 1 and 10000")
+		}
+		return app.CutoverFinalize(ctx, out, look, *batch)
+	}
+	return usageError("unknown cutover subcommand " + args[0])
 }
 
 // notifyCmd is `mana notify retry <id>`: re-drive one failed notification.

@@ -70,8 +70,15 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 	if err != nil {
 		return authPart{}, err
 	}
+	window, err := rollbackWindow(ctx, st.store)
+	if err != nil {
+		return authPart{}, err
+	}
+	if window {
+		log.Warn("cut-over: the rollback window is open: mana writes only formats the old service reads (scrypt passwords, old vault wraps, session tokens as they are); `mana cutover status` tells whether going back is safe, `mana cutover finalize` ends the window")
+	}
 	tokens, err := token.NewIssuer(ctx, token.Config{Store: st.store, Ring: ring, Issuer: cfg.BaseURL, Audience: cfg.JWTAudience,
-		BetterAuthSecret: secret, Log: log})
+		BetterAuthSecret: secret, LegacyKeys: window, Log: log})
 	if err != nil {
 		return authPart{}, err
 	}
@@ -93,6 +100,21 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 		Production: cfg.Production, TrustedOrigins: append(append([]string{}, cfg.CORSOrigins...), cfg.TrustedOrigins...),
 		Registry: reg, OmitHealth: omitHealth})
 	return authPart{api: api, service: svc, limiter: limiter, rules: rules, close: closeLimiter}, nil
+}
+
+// rollbackWindow reads the cut-over state at start (each write reads it
+// again in its own transaction).
+func rollbackWindow(ctx context.Context, st auth.Store) (bool, error) {
+	var window bool
+	err := st.InTx(ctx, func(tx auth.Tx) error {
+		var err error
+		window, err = tx.RollbackWindow(ctx)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("read the cut-over state: %w", err)
+	}
+	return window, nil
 }
 
 // betterAuthSecretFile keeps the generated development BETTER_AUTH_SECRET.

@@ -83,30 +83,15 @@ func RotateKEK(ctx context.Context, out io.Writer, look config.Lookup, batch int
 		return fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
 	}
 	opts := kekrotate.Options{BatchSize: batch, Progress: out}
-	if db, closeDB, ok, err := commandSQLite(ctx, look); err != nil {
-		return err
-	} else if ok {
-		_, err := kekrotate.Rotate(ctx, sqlite.NewVaultStore(db), ring, opts)
-		return errors.Join(err, closeDB())
-	}
-	pool, err := openPool(ctx, cfg.DatabaseURL, 4)
+	st, err := openCutoverStores(ctx, look, cfg)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	// The schema is the service's to migrate (rotate may run as a role
-	// without DDL rights); refuse to work on an older one.
-	st, err := pg.MigrationStates(ctx, pool, pg.Auth)
-	if err != nil {
-		return err
+	if err := refuseInWindow(ctx, st.state, "mana kek rotate"); err != nil {
+		return errors.Join(err, st.close())
 	}
-	for _, s := range st {
-		if !s.Applied {
-			return fmt.Errorf("migration %s/%s is not applied: run `mana migrate` (or start mana-auth) first", s.Component, s.Name)
-		}
-	}
-	_, err = kekrotate.Rotate(ctx, pg.NewVaultStore(pool), ring, opts)
-	return err
+	_, err = kekrotate.Rotate(ctx, st.vaults, ring, opts)
+	return errors.Join(err, st.close())
 }
 
 // RetryNotification is `mana notify retry ID`: it re-drives one failed

@@ -288,12 +288,18 @@ func (h handOff) Deliver(ctx context.Context, m outbox.MailArgs) error {
 // healthChecks are the checks of `mana serve`'s /health, one per part.
 type healthChecks struct {
 	AuthDatabase, NotifyDatabase, NotifyQueue func(context.Context) error
+	// Cutover is the cut-over state ("window" or "finalized"); nil: not reported.
+	Cutover func(context.Context) (string, error)
 }
 
 // checksOf are the real checks: a query on each part's store and on the queue.
-func checksOf(authPart interface{ Ping(context.Context) error }, n notifyPart) healthChecks {
+func checksOf(authPart interface {
+	Ping(context.Context) error
+	CutoverState(context.Context) (string, error)
+}, n notifyPart) healthChecks {
 	return healthChecks{
 		AuthDatabase:   authPart.Ping,
+		Cutover:        authPart.CutoverState,
 		NotifyDatabase: n.store.Ping,
 		NotifyQueue: func(ctx context.Context) error {
 			_, err := n.store.Stats(ctx, delivery.Queues())
@@ -308,16 +314,24 @@ func healthHandler(log *slog.Logger, c healthChecks) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		authErr, notifyErr, queueErr := c.AuthDatabase(ctx), c.NotifyDatabase(ctx), c.NotifyQueue(ctx)
+		state, stateErr := "", error(nil)
+		if c.Cutover != nil {
+			state, stateErr = c.Cutover(ctx)
+		}
 		status, code := "ok", http.StatusOK
-		if err := errors.Join(authErr, notifyErr, queueErr); err != nil {
+		if err := errors.Join(authErr, notifyErr, queueErr, stateErr); err != nil {
 			log.ErrorContext(r.Context(), "health check failed", "err", err)
 			status, code = "unhealthy", http.StatusServiceUnavailable
 		}
-		httpx.WriteJSON(w, r, code, map[string]any{"status": status, "service": "mana", "timestamp": time.Now().UTC(),
+		body := map[string]any{"status": status, "service": "mana", "timestamp": time.Now().UTC(),
 			"checks": map[string]any{
 				"auth":   map[string]bool{"database": authErr == nil},
 				"notify": map[string]bool{"database": notifyErr == nil, "queue": queueErr == nil},
-			}})
+			}}
+		if state != "" {
+			body["cutover"] = state
+		}
+		httpx.WriteJSON(w, r, code, body)
 	})
 }
 

@@ -17,16 +17,17 @@ import (
 func TestHealthReportsEachPart(t *testing.T) {
 	ok := func(context.Context) error { return nil }
 	down := func(context.Context) error { return errors.New("down") }
+	window := func(context.Context) (string, error) { return "window", nil }
 	cases := []struct {
 		name   string
 		checks healthChecks
 		code   int
 		part   [2]string // the check that must read false
 	}{
-		{"all up", healthChecks{ok, ok, ok}, http.StatusOK, [2]string{}},
-		{"auth database", healthChecks{down, ok, ok}, http.StatusServiceUnavailable, [2]string{"auth", "database"}},
-		{"notify database", healthChecks{ok, down, ok}, http.StatusServiceUnavailable, [2]string{"notify", "database"}},
-		{"notify queue", healthChecks{ok, ok, down}, http.StatusServiceUnavailable, [2]string{"notify", "queue"}},
+		{"all up", healthChecks{ok, ok, ok, window}, http.StatusOK, [2]string{}},
+		{"auth database", healthChecks{down, ok, ok, window}, http.StatusServiceUnavailable, [2]string{"auth", "database"}},
+		{"notify database", healthChecks{ok, down, ok, window}, http.StatusServiceUnavailable, [2]string{"notify", "database"}},
+		{"notify queue", healthChecks{ok, ok, down, window}, http.StatusServiceUnavailable, [2]string{"notify", "queue"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -37,10 +38,14 @@ func TestHealthReportsEachPart(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", rec.Code, c.code, rec.Body)
 			}
 			var body struct {
-				Checks map[string]map[string]bool `json:"checks"`
+				Checks  map[string]map[string]bool `json:"checks"`
+				Cutover string                     `json:"cutover"`
 			}
 			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 				t.Fatal(err)
+			}
+			if body.Cutover != "window" {
+				t.Errorf("cutover = %q, want the state reported", body.Cutover)
 			}
 			for part, checks := range body.Checks {
 				for name, up := range checks {

@@ -17,6 +17,8 @@ const (
 	TokenReuseDetected = "TOKEN_REUSE_DETECTED"
 	// KEKRewrap: `mana kek rotate` re-sealed a JWT signing key under the active KEK.
 	KEKRewrap = "KEK_REWRAP"
+	// CutoverFinalized: `mana cutover finalize` ended the rollback window.
+	CutoverFinalized = "CUTOVER_FINALIZED"
 
 	PasswordResetRequested = "PASSWORD_RESET_REQUESTED"
 	PasswordResetCompleted = "PASSWORD_RESET_COMPLETED"

@@ -25,8 +25,33 @@ const (
 	maxSessionToken   = 256
 )
 
-// storedSessionToken is the form a new session's token is stored in.
-func storedSessionToken(raw string) string {
+// sessionTokenToStore is what a new session's row holds: the token itself
+// in the rollback window (the old service compares it as it is), else only
+// its hash.
+func sessionTokenToStore(raw string, window bool) string {
+	if window {
+		return raw
+	}
+	return StoredSessionToken(raw)
+}
+
+// RollbackWindow reads the cut-over state in its own transaction, for a
+// decision taken before the writing one (which password format to hash).
+func (s *Service) RollbackWindow(ctx context.Context) (bool, error) {
+	var window bool
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		window, err = tx.RollbackWindow(ctx)
+		return err
+	})
+	if err != nil {
+		return false, unavailable("cut-over state", err)
+	}
+	return window, nil
+}
+
+// StoredSessionToken is the form a new session's token is stored in.
+func StoredSessionToken(raw string) string {
 	return storedTokenPrefix + hex.EncodeToString(hashToken(raw))
 }
 
@@ -35,7 +60,7 @@ func storedSessionToken(raw string) string {
 // like a stored hash is never matched as itself, so a leaked database row
 // is no session.
 func sessionTokenForms(raw string) []string {
-	forms := []string{storedSessionToken(raw)}
+	forms := []string{StoredSessionToken(raw)}
 	if !strings.Contains(raw, ":") {
 		forms = append(forms, raw)
 	}

@@ -76,8 +76,12 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput, c Client) (LoginRe
 	var user User
 	var stored string
 	var lock *LockedError
+	var window bool
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
+		if window, err = tx.RollbackWindow(ctx); err != nil {
+			return err
+		}
 		if lock, err = s.checkLock(ctx, tx, email); err != nil || lock != nil {
 			return err
 		}
@@ -102,7 +106,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput, c Client) (LoginRe
 		return LoginResult{}, s.recordLocked(ctx, email, lock, c)
 	}
 
-	ok, err := s.hasher.Verify(ctx, pw, stored)
+	ok, err := s.hasher.Verify(ctx, pw, stored, window)
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("login: verify password of user %s: %w", user.ID, err)
 	}
@@ -133,7 +137,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput, c Client) (LoginRe
 	if in.ShortSession {
 		ttl = ShortSessionTTL
 	}
-	return s.completeLogin(ctx, email, user, pw, stored, ttl, c)
+	return s.completeLogin(ctx, email, user, pw, stored, ttl, window, c)
 }
 
 // checkLock reads the newest failures and evaluates the policy.
@@ -188,13 +192,13 @@ func (s *Service) recordFailure(ctx context.Context, email string, c Client) err
 	return ErrInvalidCredentials
 }
 
-func (s *Service) completeLogin(ctx context.Context, email string, user User, pw, stored string, ttl time.Duration, c Client) (LoginResult, error) {
+func (s *Service) completeLogin(ctx context.Context, email string, user User, pw, stored string, ttl time.Duration, window bool, c Client) (LoginResult, error) {
 	now := s.now().UTC()
 	refresh, sessionToken := randid.Secret(), randid.Secret()
-	sess := Session{ID: randid.UserID(), Token: storedSessionToken(sessionToken), UserID: user.ID, ExpiresAt: now.Add(ttl),
+	sess := Session{ID: randid.UserID(), Token: sessionTokenToStore(sessionToken, window), UserID: user.ID, ExpiresAt: now.Add(ttl),
 		CreatedAt: now, UpdatedAt: now, IP: c.IP, UserAgent: c.UserAgent}
 	var rehash string
-	if s.hasher.NeedsRehash(stored) {
+	if s.hasher.NeedsRehash(stored, window) {
 		h, err := s.hasher.Hash(ctx, pw)
 		if err != nil {
 			return LoginResult{}, fmt.Errorf("login: upgrade password hash: %w", err)

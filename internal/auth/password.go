@@ -177,7 +177,11 @@ func (s *Service) ResetPassword(ctx context.Context, secret, newPassword string,
 	if err := s.checkNewPassword(newPassword, t.Email); err != nil {
 		return err
 	}
-	hash, err := s.hasher.Hash(ctx, newPassword)
+	window, err := s.RollbackWindow(ctx)
+	if err != nil {
+		return err
+	}
+	hash, err := s.hasher.HashFor(ctx, newPassword, window)
 	if err != nil {
 		return fmt.Errorf("reset password: %w", err)
 	}
@@ -234,8 +238,12 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 	}
 	var user User
 	var stored string
+	var window bool
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
+		if window, err = tx.RollbackWindow(ctx); err != nil {
+			return err
+		}
 		if user, err = tx.UserByID(ctx, p.Claims.Sub); err != nil {
 			return err
 		}
@@ -255,7 +263,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 	if err := s.checkNewPassword(in.NewPassword, user.Email); err != nil {
 		return err
 	}
-	ok, err := s.hasher.Verify(ctx, in.CurrentPassword, stored)
+	ok, err := s.hasher.Verify(ctx, in.CurrentPassword, stored, window)
 	if err != nil {
 		return fmt.Errorf("change password: verify current password of user %s: %w", user.ID, err)
 	}
@@ -269,7 +277,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 		}
 		return ErrWrongPassword
 	}
-	hash, err := s.hasher.Hash(ctx, in.NewPassword)
+	hash, err := s.hasher.HashFor(ctx, in.NewPassword, window)
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}

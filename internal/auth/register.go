@@ -36,8 +36,12 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (Use
 		return User{}, invalid("name is too long (at most 255 characters)")
 	}
 	callback := s.callbackOrRoot(ctx, in.CallbackURL)
+	window, err := s.RollbackWindow(ctx)
+	if err != nil {
+		return User{}, err
+	}
 	// Hash first, for new and existing emails alike, so both cost the same.
-	hash, err := s.hasher.Hash(ctx, in.Password)
+	hash, err := s.hasher.HashFor(ctx, in.Password, window)
 	if err != nil {
 		return User{}, fmt.Errorf("register: %w", err)
 	}
@@ -168,7 +172,11 @@ func (s *Service) VerifyEmail(ctx context.Context, secret string, c Client) (Ver
 		if err != nil || user.TwoFactor {
 			return err
 		}
-		sess := Session{ID: randid.UserID(), Token: storedSessionToken(sessionToken), UserID: user.ID,
+		window, err := tx.RollbackWindow(ctx)
+		if err != nil {
+			return err
+		}
+		sess := Session{ID: randid.UserID(), Token: sessionTokenToStore(sessionToken, window), UserID: user.ID,
 			ExpiresAt: now.Add(SessionTTL), CreatedAt: now, UpdatedAt: now, IP: c.IP, UserAgent: c.UserAgent}
 		if err := tx.InsertSession(ctx, sess); err != nil {
 			return err

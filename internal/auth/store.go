@@ -139,6 +139,9 @@ type Tx interface {
 // CutoverTx holds what reads the old service's rows: its session tokens
 // (browser cookies and the refresh tokens its clients hold) and its reset rows.
 type CutoverTx interface {
+	// RollbackWindow reports whether the database is in the cut-over's
+	// rollback window: then only formats the old service reads are written.
+	RollbackWindow(ctx context.Context) (bool, error)
 	// SessionByToken returns the session whose stored token equals one of
 	// forms (the stored form of a token differs by who wrote the row);
 	// ErrNotFound when none does.

@@ -420,15 +420,32 @@ func (a *API) requireSession(next func(http.ResponseWriter, *http.Request, auth.
 // Ping checks auth's database, for a host's combined health check.
 func (a *API) Ping(ctx context.Context) error { return a.svc.Ping(ctx) }
 
+// CutoverState is "window" while the cut-over's rollback window is open,
+// else "finalized" (reported by /health).
+func (a *API) CutoverState(ctx context.Context) (string, error) {
+	window, err := a.svc.RollbackWindow(ctx)
+	if err != nil {
+		return "", err
+	}
+	if window {
+		return "window", nil
+	}
+	return "finalized", nil
+}
+
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := a.svc.Ping(ctx); err != nil {
+	state, err := a.CutoverState(ctx)
+	if err == nil {
+		err = a.svc.Ping(ctx)
+	}
+	if err != nil {
 		a.log.ErrorContext(r.Context(), "health check failed", "err", err)
 		httpx.WriteJSON(w, r, http.StatusServiceUnavailable, map[string]any{"status": "unhealthy", "service": "mana-auth",
 			"timestamp": time.Now().UTC(), "checks": map[string]any{"database": false}})
 		return
 	}
 	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"status": "ok", "service": "mana-auth",
-		"timestamp": time.Now().UTC(), "checks": map[string]any{"database": true}})
+		"timestamp": time.Now().UTC(), "checks": map[string]any{"database": true}, "cutover": state})
 }

@@ -1,6 +1,8 @@
 // Package password hashes new passwords with argon2id and verifies both those
-// and the stored Better Auth scrypt hashes, so existing
-// users keep signing in.
+// and the stored Better Auth scrypt hashes, so existing users keep signing
+// in. During a cut-over's rollback window it writes Better Auth's scrypt
+// format instead (the old service must read every hash), and at
+// finalization it wraps the scrypt rows in argon2id.
 package password
 
 import (
@@ -44,9 +46,10 @@ var ErrMalformedHash = errors.New("password: malformed stored hash")
 type Hasher struct {
 	params Params
 	slots  chan struct{}
-	// dummy is a hash of a random password, verified for unknown users so
-	// that they cost the same time as known ones.
-	dummy string
+	// dummy and dummyScrypt are hashes of a random password, verified for
+	// unknown users so that they cost the same time as known ones (in the
+	// rollback window most hashes are scrypt).
+	dummy, dummyScrypt string
 }
 
 // NewHasher makes a Hasher allowing maxConcurrent hashes at once (0 = CPUs).
@@ -58,6 +61,7 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	var pw [24]byte
 	_, _ = rand.Read(pw[:])
 	h.dummy = h.hashNow(hex.EncodeToString(pw[:]))
+	h.dummyScrypt = scryptHash(hex.EncodeToString(pw[:]))
 	return h
 }
 
@@ -94,32 +98,128 @@ func (h *Hasher) hashNow(pw string) string {
 		h.params.MemoryKiB, h.params.Time, h.params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
-// Verify reports whether pw matches the stored hash (argon2id PHC or Better
-// Auth scrypt "salthex:keyhex"). An empty stored hash (unknown user, no
-// credential) is checked against a dummy hash so it costs the same and fails.
-func (h *Hasher) Verify(ctx context.Context, pw, stored string) (bool, error) {
+// HashLegacy returns a hash in Better Auth's scrypt format (the rollback
+// window: the old service must be able to verify it).
+func (h *Hasher) HashLegacy(ctx context.Context, pw string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	return scryptHash(pw), nil
+}
+
+// HashFor hashes for the database's state: Better Auth scrypt in the
+// rollback window, argon2id otherwise.
+func (h *Hasher) HashFor(ctx context.Context, pw string, window bool) (string, error) {
+	if window {
+		return h.HashLegacy(ctx, pw)
+	}
+	return h.Hash(ctx, pw)
+}
+
+// Verify reports whether pw matches the stored hash (argon2id PHC, Better
+// Auth scrypt "salthex:keyhex", or a scrypt hash wrapped in argon2id). An
+// empty stored hash (unknown user, no credential) is checked against a dummy
+// hash of the format most rows have (scrypt in the rollback window), so it
+// costs the same and fails.
+func (h *Hasher) Verify(ctx context.Context, pw, stored string, window bool) (bool, error) {
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
 	defer h.release()
-	if stored == "" {
-		_, _ = verifyArgon2(pw, h.dummy) // equal cost; the answer is no regardless
+	switch {
+	case stored == "" && window:
+		_, _ = verifyBetterAuthScrypt(pw, h.dummyScrypt) // equal cost; the answer is no regardless
 		return false, nil
-	}
-	if strings.HasPrefix(stored, "$argon2id$") {
+	case stored == "":
+		_, _ = verifyArgon2(pw, h.dummy)
+		return false, nil
+	case strings.HasPrefix(stored, "$argon2id$"):
 		return verifyArgon2(pw, stored)
+	case strings.HasPrefix(stored, wrappedPrefix):
+		return verifyWrapped(pw, stored)
 	}
 	return verifyBetterAuthScrypt(pw, stored)
 }
 
 // NeedsRehash reports whether a stored hash should be replaced by a current
-// argon2id hash after a successful login.
-func (h *Hasher) NeedsRehash(stored string) bool {
+// argon2id hash after a successful login. Never in the rollback window: the
+// old service must keep reading every hash.
+func (h *Hasher) NeedsRehash(stored string, window bool) bool {
+	if window {
+		return false
+	}
 	want := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$", argon2.Version, h.params.MemoryKiB, h.params.Time, h.params.Threads)
 	return !strings.HasPrefix(stored, want)
 }
 
+// IsLegacy reports a Better Auth scrypt hash (what finalization wraps).
+func IsLegacy(stored string) bool {
+	salt, key, ok := strings.Cut(stored, ":")
+	return ok && len(salt) == 32 && len(key) == 128 && !strings.HasPrefix(stored, "$")
+}
+
+// wrappedPrefix marks a Better Auth scrypt hash wrapped in argon2id:
+// "$scrypt-argon2id$v=19$m=..,t=..,p=..$<argon2 salt>$<key>$<scrypt salt>".
+const wrappedPrefix = "$scrypt-argon2id$"
+
+// Wrap turns a Better Auth scrypt hash into an argon2id hash over its
+// scrypt output, so a stolen table costs an attacker argon2id on every
+// row, without knowing the password (finalization of a cut-over).
+func (h *Hasher) Wrap(ctx context.Context, stored string) (string, error) {
+	salt, keyHex, ok := strings.Cut(stored, ":")
+	key, err := hex.DecodeString(keyHex)
+	if !ok || len(salt) != 32 || err != nil || len(key) != 64 {
+		return "", ErrMalformedHash
+	}
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	argonSalt := make([]byte, saltLen)
+	_, _ = rand.Read(argonSalt)
+	wrapped := argon2.IDKey(key, argonSalt, h.params.Time, h.params.MemoryKiB, h.params.Threads, keyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("%sv=%d$m=%d,t=%d,p=%d$%s$%s$%s", wrappedPrefix, argon2.Version, h.params.MemoryKiB, h.params.Time,
+		h.params.Threads, b64.EncodeToString(argonSalt), b64.EncodeToString(wrapped), salt), nil
+}
+
+// verifyWrapped checks a wrapped hash: scrypt as Better Auth, then
+// argon2id over its output.
+func verifyWrapped(pw, stored string) (bool, error) {
+	rest := strings.TrimPrefix(stored, wrappedPrefix)
+	i := strings.LastIndexByte(rest, '$')
+	if i < 0 || len(rest)-i-1 != 32 {
+		return false, ErrMalformedHash
+	}
+	scryptSalt := rest[i+1:]
+	key, err := scrypt.Key([]byte(Normalize(pw)), []byte(scryptSalt), 16384, 16, 1, 64)
+	if err != nil {
+		return false, fmt.Errorf("password: scrypt: %w", err)
+	}
+	// The argon2id part has the PHC shape with the scrypt output as password.
+	return verifyArgon2Bytes(key, "$argon2id$"+rest[:i])
+}
+
+// scryptHash is Better Auth's format: 16 random bytes as 32 hex characters,
+// whose ASCII is the scrypt salt; scrypt N=16384 r=16 p=1 dkLen=64 over the
+// NFKC password; stored "salthex:keyhex".
+func scryptHash(pw string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	salt := hex.EncodeToString(b[:])
+	key, err := scrypt.Key([]byte(Normalize(pw)), []byte(salt), 16384, 16, 1, 64)
+	if err != nil {
+		panic(fmt.Sprintf("password: scrypt with fixed valid parameters: %v", err)) // cannot happen
+	}
+	return salt + ":" + hex.EncodeToString(key)
+}
+
 func verifyArgon2(pw, stored string) (bool, error) {
+	return verifyArgon2Bytes([]byte(Normalize(pw)), stored)
+}
+
+func verifyArgon2Bytes(secret []byte, stored string) (bool, error) {
 	parts := strings.Split(stored, "$")
 	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
 	if len(parts) != 6 {
@@ -141,7 +241,7 @@ func verifyArgon2(pw, stored string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, ErrMalformedHash
 	}
-	got := argon2.IDKey([]byte(Normalize(pw)), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	got := argon2.IDKey(secret, salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

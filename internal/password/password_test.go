@@ -22,10 +22,10 @@ func TestHashVerifyRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(hash, "$argon2id$v=19$m=64,t=1,p=1$") {
 		t.Fatalf("unexpected hash format %q", hash)
 	}
-	if ok, err := h.Verify(ctx, "correct horse battery staple", hash); err != nil || !ok {
+	if ok, err := h.Verify(ctx, "correct horse battery staple", hash, false); err != nil || !ok {
 		t.Fatalf("Verify(right) = %v, %v", ok, err)
 	}
-	if ok, err := h.Verify(ctx, "correct horse battery stapl", hash); err != nil || ok {
+	if ok, err := h.Verify(ctx, "correct horse battery stapl", hash, false); err != nil || ok {
 		t.Fatalf("Verify(wrong) = %v, %v", ok, err)
 	}
 	other, _ := h.Hash(ctx, "correct horse battery staple")
@@ -39,14 +39,14 @@ func TestNFKCNormalisation(t *testing.T) {
 	ctx := context.Background()
 	h := NewHasher(fast, 1)
 	hash, _ := h.Hash(ctx, "ﬁsh-and-chips")
-	if ok, _ := h.Verify(ctx, "fish-and-chips", hash); !ok {
+	if ok, _ := h.Verify(ctx, "fish-and-chips", hash, false); !ok {
 		t.Fatal("NFKC-equivalent password refused")
 	}
 }
 
 func TestUnknownUserNeverMatches(t *testing.T) {
 	h := NewHasher(fast, 1)
-	if ok, err := h.Verify(context.Background(), "anything", ""); ok || err != nil {
+	if ok, err := h.Verify(context.Background(), "anything", "", false); ok || err != nil {
 		t.Fatalf("Verify against no hash = %v, %v; want false, nil", ok, err)
 	}
 }
@@ -61,21 +61,58 @@ func TestBetterAuthScryptHashesVerify(t *testing.T) {
 	}
 	stored := salt + ":" + hex.EncodeToString(key)
 	h := NewHasher(fast, 1)
-	if ok, err := h.Verify(context.Background(), "TestPassword123!", stored); err != nil || !ok {
+	if ok, err := h.Verify(context.Background(), "TestPassword123!", stored, false); err != nil || !ok {
 		t.Fatalf("legacy hash refused: %v %v", ok, err)
 	}
-	if ok, _ := h.Verify(context.Background(), "TestPassword123?", stored); ok {
+	if ok, _ := h.Verify(context.Background(), "TestPassword123?", stored, false); ok {
 		t.Fatal("legacy hash accepted a wrong password")
 	}
-	if !h.NeedsRehash(stored) {
-		t.Fatal("legacy hash not marked for upgrade")
+	if !h.NeedsRehash(stored, false) || h.NeedsRehash(stored, true) {
+		t.Fatal("legacy hash not marked for upgrade outside the window, or marked inside it")
+	}
+}
+
+// TestLegacyFormat: in the rollback window hashes are Better Auth's scrypt
+// (verified by the same code that reads the old service's), and Wrap turns
+// one into argon2id over its scrypt output that still verifies, is marked
+// for an upgrade, and verifies nothing else.
+// Negative control: Wrap keeping the scrypt salt out of the stored string
+// fails "wrapped verifies".
+func TestLegacyFormat(t *testing.T) {
+	ctx := context.Background()
+	h := NewHasher(fast, 1)
+	stored, err := h.HashFor(ctx, "Window-Passw0rd", true)
+	if err != nil || !IsLegacy(stored) {
+		t.Fatalf("window hash %q, %v: want Better Auth's scrypt format", stored, err)
+	}
+	if ok, err := verifyBetterAuthScrypt("Window-Passw0rd", stored); err != nil || !ok {
+		t.Fatalf("window hash does not verify as the old service's: %v %v", ok, err)
+	}
+	wrapped, err := h.Wrap(ctx, stored)
+	if err != nil || !strings.HasPrefix(wrapped, "$scrypt-argon2id$") || strings.Contains(wrapped, stored[33:]) {
+		t.Fatalf("wrapped %q, %v", wrapped, err)
+	}
+	if ok, err := h.Verify(ctx, "Window-Passw0rd", wrapped, false); err != nil || !ok {
+		t.Fatalf("wrapped verifies: %v %v", ok, err)
+	}
+	if ok, _ := h.Verify(ctx, "Window-Passw0rd!", wrapped, false); ok {
+		t.Fatal("wrapped accepts a wrong password")
+	}
+	if !h.NeedsRehash(wrapped, false) {
+		t.Fatal("a wrapped hash is not upgraded at the next sign-in")
+	}
+	if ok, err := h.Verify(ctx, "x", "", true); ok || err != nil {
+		t.Fatalf("unknown user in the window: %v %v", ok, err)
+	}
+	if _, err := h.Wrap(ctx, "$argon2id$v=19$m=64,t=1,p=1$x$y"); err == nil {
+		t.Fatal("wrapped a hash that is not scrypt")
 	}
 }
 
 func TestMalformedHashIsAnError(t *testing.T) {
 	h := NewHasher(fast, 1)
 	for _, bad := range []string{"$argon2id$v=19$m=1$x", "nothex:zz", "plain"} {
-		if _, err := h.Verify(context.Background(), "pw", bad); err == nil {
+		if _, err := h.Verify(context.Background(), "pw", bad, false); err == nil {
 			t.Errorf("Verify(%q) gave no error", bad)
 		}
 	}

@@ -2,6 +2,7 @@ package token
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -57,4 +58,29 @@ func openLegacyPrivate(key []byte, stored string) (ed25519.PrivateKey, error) {
 		return nil, errors.New("legacy private JWK has a malformed d")
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// sealLegacyPrivate seals a private key as the old service did, so it can
+// sign with it after a rollback: the inverse of openLegacyPrivate.
+func sealLegacyPrivate(key []byte, priv ed25519.PrivateKey) (string, error) {
+	if key == nil {
+		return "", errors.New("BETTER_AUTH_SECRET is needed to store a key the old service can read")
+	}
+	jwk, err := json.Marshal(map[string]string{"crv": "Ed25519", "d": base64.RawURLEncoding.EncodeToString(priv.Seed()),
+		"x": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), "kty": "OKP"})
+	if err != nil {
+		return "", fmt.Errorf("legacy private JWK: %w", err)
+	}
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return "", fmt.Errorf("legacy cipher: %w", err)
+	}
+	nonce := make([]byte, chacha20poly1305.NonceSizeX)
+	_, _ = rand.Read(nonce)
+	sealed := aead.Seal(nonce, nonce, jwk, nil)
+	literal, err := json.Marshal(hex.EncodeToString(sealed))
+	if err != nil {
+		return "", fmt.Errorf("legacy key literal: %w", err)
+	}
+	return string(literal), nil
 }

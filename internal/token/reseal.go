@@ -30,3 +30,19 @@ func Reseal(ring *kek.Ring, k StoredKey) (StoredKey, error) {
 	k.PrivateKey, k.KEKID = base64.StdEncoding.EncodeToString(resealed), kekID
 	return k, nil
 }
+
+// SealUnderRing moves a key the old service sealed with BETTER_AUTH_SECRET
+// under the ring's active KEK (`mana cutover finalize`). Keys already under
+// a KEK are returned unchanged (ok false).
+func SealUnderRing(ring *kek.Ring, betterAuthSecret string, k StoredKey) (out StoredKey, ok bool, err error) {
+	if k.KEKID != "" {
+		return k, false, nil
+	}
+	priv, err := openLegacyPrivate(legacyKey(betterAuthSecret), k.PrivateKey)
+	if err != nil {
+		return StoredKey{}, false, fmt.Errorf("token: key %s: %w", k.ID, err)
+	}
+	sealed, kekID := ring.Seal(priv.Seed(), sealAAD(k.ID))
+	k.PrivateKey, k.KEKID = base64.StdEncoding.EncodeToString(sealed), kekID
+	return k, true, nil
+}

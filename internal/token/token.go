@@ -81,13 +81,15 @@ type publicJWK struct {
 
 // Issuer signs and verifies tokens.
 type Issuer struct {
-	store    KeyStore
-	ring     *kek.Ring
-	legacy   []byte // SHA-256 of BETTER_AUTH_SECRET, to open keys sealed with it; may be nil
-	issuer   string
-	audience string
-	now      func() time.Time
-	log      *slog.Logger
+	store  KeyStore
+	ring   *kek.Ring
+	legacy []byte // SHA-256 of BETTER_AUTH_SECRET, to open keys sealed with it; may be nil
+	// legacyKeys: new keys are sealed as the old service did (rollback window).
+	legacyKeys bool
+	issuer     string
+	audience   string
+	now        func() time.Time
+	log        *slog.Logger
 
 	mu         sync.RWMutex
 	signKID    string
@@ -105,13 +107,17 @@ type Config struct {
 	Audience string
 	// BetterAuthSecret, when set, opens signing keys sealed with it.
 	BetterAuthSecret string
-	Log              *slog.Logger
-	Now              func() time.Time
+	// LegacyKeys creates a missing signing key in the old service's format
+	// (sealed with BetterAuthSecret), for a cut-over's rollback window.
+	LegacyKeys bool
+	Log        *slog.Logger
+	Now        func() time.Time
 }
 
 // NewIssuer loads the keys and makes sure one can sign, creating it if needed.
 func NewIssuer(ctx context.Context, c Config) (*Issuer, error) {
-	iss := &Issuer{store: c.Store, ring: c.Ring, issuer: c.Issuer, audience: c.Audience, now: c.Now, log: c.Log}
+	iss := &Issuer{store: c.Store, ring: c.Ring, issuer: c.Issuer, audience: c.Audience, now: c.Now, log: c.Log,
+		legacyKeys: c.LegacyKeys}
 	if iss.now == nil {
 		iss.now = time.Now
 	}
@@ -143,12 +149,21 @@ func (i *Issuer) createKey(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("token: encode public key: %w", err)
 	}
-	sealed, kekID := i.ring.Seal(priv.Seed(), sealAAD(id))
-	k := StoredKey{ID: id, PublicKey: string(pubJSON), PrivateKey: base64.StdEncoding.EncodeToString(sealed), KEKID: kekID}
+	var k StoredKey
+	if i.legacyKeys {
+		sealed, err := sealLegacyPrivate(i.legacy, priv)
+		if err != nil {
+			return fmt.Errorf("token: seal a signing key for the rollback window: %w", err)
+		}
+		k = StoredKey{ID: id, PublicKey: string(pubJSON), PrivateKey: sealed}
+	} else {
+		sealed, kekID := i.ring.Seal(priv.Seed(), sealAAD(id))
+		k = StoredKey{ID: id, PublicKey: string(pubJSON), PrivateKey: base64.StdEncoding.EncodeToString(sealed), KEKID: kekID}
+	}
 	if err := i.store.InsertKey(ctx, k); err != nil {
 		return fmt.Errorf("token: store signing key: %w", err)
 	}
-	i.log.Info("created a JWT signing key", "kid", id, "kek_id", kekID)
+	i.log.Info("created a JWT signing key", "kid", id, "kek_id", k.KEKID, "old_service_format", i.legacyKeys)
 	return i.reload(ctx)
 }
 

@@ -85,6 +85,9 @@ type Tx interface {
 	InsertVault(ctx context.Context, r Row) error
 	UpdateVault(ctx context.Context, r Row) error
 	InsertAudit(ctx context.Context, a Audit) error
+	// RollbackWindow reports the cut-over's rollback window: then wraps are
+	// written in the old service's scheme.
+	RollbackWindow(ctx context.Context) (bool, error)
 }
 
 // Client is who made the request, for the audit row.
@@ -179,10 +182,14 @@ func existing(ctx context.Context, tx Tx, action string) (Row, outcome, error) {
 }
 
 // freshKey makes a new random master key and its wrap for userID.
-func (s *Service) freshKey(userID string) (KeyResult, Wrapped, error) {
+func (s *Service) freshKey(ctx context.Context, tx Tx, userID string) (KeyResult, Wrapped, error) {
+	window, err := tx.RollbackWindow(ctx)
+	if err != nil {
+		return KeyResult{}, Wrapped{}, err
+	}
 	mk := make([]byte, MasterKeySize)
 	_, _ = rand.Read(mk) // never fails on supported platforms (aborts instead)
-	w, err := WrapKey(s.ring, userID, mk)
+	w, err := wrapFor(s.ring, userID, mk, window)
 	if err != nil {
 		return KeyResult{}, Wrapped{}, err
 	}
@@ -191,7 +198,7 @@ func (s *Service) freshKey(userID string) (KeyResult, Wrapped, error) {
 
 // create stores a new vault with a fresh master key.
 func (s *Service) create(ctx context.Context, tx Tx, userID string) (KeyResult, error) {
-	res, w, err := s.freshKey(userID)
+	res, w, err := s.freshKey(ctx, tx, userID)
 	if err != nil {
 		return KeyResult{}, err
 	}
@@ -297,7 +304,7 @@ func (s *Service) Rotate(ctx context.Context, userID string, c Client) (KeyResul
 			return outcome{ActionRotate, 201, "init-on-rotate"}, nil
 		}
 		var w Wrapped
-		if res, w, err = s.freshKey(userID); err != nil {
+		if res, w, err = s.freshKey(ctx, tx, userID); err != nil {
 			return outcome{}, err
 		}
 		now := s.now()
@@ -369,15 +376,26 @@ func (s *Service) EnableZeroKnowledge(ctx context.Context, userID string, c Clie
 // DisableZeroKnowledge wraps the master key the client supplies (the server
 // cannot check it is the old one) and leaves zero-knowledge mode.
 func (s *Service) DisableZeroKnowledge(ctx context.Context, userID string, c Client, mk []byte) error {
-	return s.change(ctx, userID, c, ActionZKDisable, func(r *Row) (outcome, error) {
+	return s.do(ctx, userID, c, func(tx Tx) (outcome, error) {
+		r, out, err := existing(ctx, tx, ActionZKDisable)
+		if err != nil {
+			return out, err
+		}
 		if !r.ZeroKnowledge {
 			return outcome{ActionZKDisable, 200, "already-disabled"}, nil
 		}
-		w, err := WrapKey(s.ring, r.UserID, mk)
+		window, err := tx.RollbackWindow(ctx)
+		if err != nil {
+			return outcome{}, err
+		}
+		w, err := wrapFor(s.ring, r.UserID, mk, window)
 		if err != nil {
 			return outcome{}, err
 		}
 		r.ZeroKnowledge, r.Server = false, &w
-		return outcome{}, nil
+		if err := tx.UpdateVault(ctx, r); err != nil {
+			return outcome{}, err
+		}
+		return outcome{ActionZKDisable, 200, ""}, nil
 	})
 }

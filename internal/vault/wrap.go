@@ -15,7 +15,8 @@ const MasterKeySize = 32
 // different thing and stays 1.
 const (
 	// SchemeNoAAD is AES-256-GCM with no associated data, the scheme of
-	// existing rows (docs/compatibility.md). Still read; never written.
+	// existing rows (docs/compatibility.md). Still read; written only in a
+	// cut-over's rollback window, where the old service must read it.
 	SchemeNoAAD = 1
 	// SchemeUserAAD binds the owner's user id as associated data, so a
 	// wrapped key copied into another user's row does not unwrap.
@@ -53,6 +54,27 @@ func WrapKey(ring *kek.Ring, userID string, mk []byte) (Wrapped, error) {
 	nonce, ct, id := ring.Wrap(mk, aad)
 	return Wrapped{WrappedMK: base64.StdEncoding.EncodeToString(ct), WrapIV: base64.StdEncoding.EncodeToString(nonce),
 		KEKID: id, Scheme: SchemeUserAAD}, nil
+}
+
+// WrapLegacyKey wraps as the old service did: under the active KEK (which
+// is the old service's MANA_AUTH_KEK while the rollback window is open), no
+// associated data, kek_id "env-v1".
+func WrapLegacyKey(ring *kek.Ring, mk []byte) (Wrapped, error) {
+	if len(mk) != MasterKeySize {
+		return Wrapped{}, fmt.Errorf("vault: expected a 32-byte master key, got %d bytes", len(mk))
+	}
+	nonce, ct, _ := ring.Wrap(mk, nil)
+	return Wrapped{WrappedMK: base64.StdEncoding.EncodeToString(ct), WrapIV: base64.StdEncoding.EncodeToString(nonce),
+		KEKID: kek.LegacyID, Scheme: SchemeNoAAD}, nil
+}
+
+// wrapFor wraps for the database's state: the old scheme in the rollback
+// window, the user-bound one otherwise.
+func wrapFor(ring *kek.Ring, userID string, mk []byte, window bool) (Wrapped, error) {
+	if window {
+		return WrapLegacyKey(ring, mk)
+	}
+	return WrapKey(ring, userID, mk)
 }
 
 // UnwrapKey opens a stored wrap of userID's master key.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -32,17 +33,41 @@ func TestConformancePostgres(t *testing.T) {
 	store := pg.NewAuthStore(db, jobs)
 	ring := stackRing(t)
 	storetest.RunAuth(t, func(*testing.T) storetest.Backend {
-		return storetest.Backend{Store: store, Keys: store, Vaults: pg.NewVaultStore(db), Inspect: pgInspector{}, Ring: ring}
+		return storetest.Backend{Store: store, Keys: store, Vaults: pg.NewVaultStore(db), Inspect: pgInspector{pool: db, shared: true}, Ring: ring}
 	})
 }
 
-// pgInspector reads the auth and river schemas directly (as the test's
-// superuser role, so row-level security does not hide vault rows).
-type pgInspector struct{}
+// TestCutoverConformancePostgres runs the rollback-window suite on a fresh
+// database per test: finalization converts every row of its database.
+func TestCutoverConformancePostgres(t *testing.T) {
+	ring := stackRing(t)
+	storetest.RunCutover(t, func(t *testing.T) storetest.Backend {
+		database := freshDatabase(t)
+		pool := connectTo(t, database)
+		if _, err := pg.Migrate(context.Background(), pool, pg.Auth); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: pg.RiverSchema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, vaults := pg.NewAuthStore(pool, jobs), pg.NewVaultStore(pool)
+		return storetest.Backend{Store: store, Keys: store, Vaults: vaults, Inspect: pgInspector{pool: pool}, Ring: ring,
+			Cutover: store, Rotation: vaults}
+	})
+}
 
-func (pgInspector) one(ctx context.Context, q string, args ...any) (int, error) {
+// pgInspector reads the auth and river schemas of its database directly
+// (as the test's superuser role, so row-level security does not hide vault
+// rows). The stack's shared database (shared) keeps its cut-over state.
+type pgInspector struct {
+	pool   *pgxpool.Pool
+	shared bool
+}
+
+func (i pgInspector) one(ctx context.Context, q string, args ...any) (int, error) {
 	var n int
-	if err := db.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+	if err := i.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("%s: %w", q, err)
 	}
 	return n, nil
@@ -57,8 +82,12 @@ func (i pgInspector) Events(ctx context.Context, userID, email, eventType string
 		WHERE event_type = $3 AND (user_id = $1 OR metadata->>'email' = $2)`, userID, email, eventType)
 }
 
-func (pgInspector) Mail(ctx context.Context, to string) ([]string, error) {
-	rows, err := db.Query(ctx, `SELECT args->>'html' FROM `+pg.RiverSchema+`.river_job
+func (i pgInspector) EventsOfType(ctx context.Context, eventType string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM auth.security_events WHERE event_type = $1`, eventType)
+}
+
+func (i pgInspector) Mail(ctx context.Context, to string) ([]string, error) {
+	rows, err := i.pool.Query(ctx, `SELECT args->>'html' FROM `+pg.RiverSchema+`.river_job
 		WHERE kind = 'auth_mail' AND args->>'to' = $1 ORDER BY id`, to)
 	if err != nil {
 		return nil, fmt.Errorf("read mail jobs: %w", err)
@@ -78,8 +107,8 @@ func (i pgInspector) Users(ctx context.Context, email string) (int, error) {
 	return i.one(ctx, `SELECT count(*) FROM auth.users WHERE email = $1`, email)
 }
 
-func (pgInspector) SeedLegacyReset(ctx context.Context, token, userID string, expires time.Time) error {
-	_, err := db.Exec(ctx, `INSERT INTO auth.verification (id, identifier, value, expires_at) VALUES ($1, $2, $3, $4)`,
+func (i pgInspector) SeedLegacyReset(ctx context.Context, token, userID string, expires time.Time) error {
+	_, err := i.pool.Exec(ctx, `INSERT INTO auth.verification (id, identifier, value, expires_at) VALUES ($1, $2, $3, $4)`,
 		randid.UserID(), "reset-password:"+token, userID, expires)
 	if err != nil {
 		return fmt.Errorf("seed legacy reset: %w", err)
@@ -87,8 +116,18 @@ func (pgInspector) SeedLegacyReset(ctx context.Context, token, userID string, ex
 	return nil
 }
 
-func (pgInspector) SwapServerWraps(ctx context.Context, a, b string) error {
-	tag, err := db.Exec(ctx, `UPDATE auth.encryption_vaults v SET wrapped_mk = o.wrapped_mk, wrap_iv = o.wrap_iv
+func (i pgInspector) SetCutoverState(ctx context.Context, state string) error {
+	if i.shared {
+		return fmt.Errorf("the shared database's cut-over state is not changed (RunCutover uses its own databases)")
+	}
+	if _, err := i.pool.Exec(ctx, `UPDATE auth.mana_cutover SET state = $1 WHERE id = 1`, state); err != nil {
+		return fmt.Errorf("set cut-over state: %w", err)
+	}
+	return nil
+}
+
+func (i pgInspector) SwapServerWraps(ctx context.Context, a, b string) error {
+	tag, err := i.pool.Exec(ctx, `UPDATE auth.encryption_vaults v SET wrapped_mk = o.wrapped_mk, wrap_iv = o.wrap_iv
 		FROM auth.encryption_vaults o
 		WHERE (v.user_id = $1 AND o.user_id = $2) OR (v.user_id = $2 AND o.user_id = $1)`, a, b)
 	if err != nil {

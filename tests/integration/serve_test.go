@@ -125,19 +125,28 @@ func startServe(t *testing.T, env ...string) *serveProc {
 			p.stop(t)
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	awaitHealthy(t, "mana serve", p.URL+"/health", p.done, p.logs, 30*time.Second)
+	return p
+}
+
+// awaitHealthy polls url until it answers 200 (a poll, not a sleep: the
+// interval only paces it); it fails when the process (done) exits first or
+// the deadline passes, showing its logs.
+func awaitHealthy(t *testing.T, what, url string, done chan error, logs fmt.Stringer, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("mana serve exited during start (%v):\n%s", err, p.logs)
+		case err := <-done:
+			done <- err
+			t.Fatalf("%s exited during start (%v):\n%s", what, err, logs)
 		default:
 		}
-		if r, err := tryDo(http.MethodGet, p.URL+"/health", nil); err == nil && r.Status == http.StatusOK {
-			return p
+		if r, err := tryDo(http.MethodGet, url, nil); err == nil && r.Status == http.StatusOK {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mana serve not healthy after 30s:\n%s", p.logs)
+			t.Fatalf("%s not healthy after %s:\n%s", what, within, logs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

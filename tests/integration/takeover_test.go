@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -310,3 +311,89 @@ func queryIntOn(t *testing.T, pool *pgxpool.Pool, q string, args ...any) int {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// runMana runs an operator command of the binary with exactly env (and
+// PATH) and returns its combined output.
+func runMana(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, manaBinary(t), args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestCutoverCommands: on the original's database mana starts in the
+// rollback window (/health says so); `mana cutover status` counts the rows
+// per format and calls the window rollback-safe; `mana kek rotate` is
+// refused; `mana cutover finalize` runs while mana serves, ends the window
+// and moves every row, and users keep signing in, their cookies stay live
+// and their vault keys are the same; a second finalize has nothing to do.
+//
+// Negative control: with the window check removed from RotateKEK the
+// refusal check fails (rotate succeeds).
+func TestCutoverCommands(t *testing.T) {
+	f := loadFixture(t)
+	database := legacyDatabase(t, f)
+	env := serveEnv(database, t.TempDir(), freePort(t), "BASE_URL="+f.BaseURL, "BETTER_AUTH_SECRET="+f.BetterAuthSecret,
+		"MANA_AUTH_KEK="+f.KEK, "CORS_ORIGINS="+f.TrustedOrigin, "MANA_RATE_LIMITS=off")
+	srv := startServe(t, env...)
+	base, alice := srv.URL, f.Users["alice"]
+	if r := getJSON(t, base+"/health"); jstr(r.JSON, "cutover") != "window" {
+		t.Fatalf("/health on the original's database: %s", r)
+	}
+	// A registration in the window, so a row written by mana is counted too.
+	register(t, base, "window-user@another.example")
+
+	status, err := runMana(t, env, "cutover", "status")
+	if err != nil || !strings.Contains(status, "state: window") || !strings.Contains(status, "rollback-safe: yes") ||
+		!strings.Contains(status, "argon2id, 0 scrypt wrapped") {
+		t.Fatalf("cutover status in the window (%v):\n%s", err, status)
+	}
+	t.Logf("mana cutover status (window):\n%s", status)
+	if out, err := runMana(t, env, "kek", "rotate"); err == nil || !strings.Contains(out, "rollback window is open") {
+		t.Fatalf("kek rotate in the window: want a refusal, got %v:\n%s", err, out)
+	}
+
+	out, err := runMana(t, env, "cutover", "finalize")
+	if err != nil || !strings.Contains(out, "rollback window is closed") || !strings.Contains(out, "rollback-safe: no") {
+		t.Fatalf("cutover finalize (%v):\n%s", err, out)
+	}
+	t.Logf("mana cutover finalize:\n%s", out)
+	if r := getJSON(t, base+"/health"); jstr(r.JSON, "cutover") != "finalized" {
+		t.Fatalf("/health after finalize: %s", r)
+	}
+	for i := 0; i < 2; i++ { // wrapped hash, then the argon2id it was upgraded to
+		r := postJSON(t, base+"/api/v1/auth/login", map[string]string{"email": alice.Email, "password": alice.Password})
+		expectStatus(t, r, http.StatusOK)
+		key := getJSON(t, base+"/api/v1/me/encryption-vault/key", bearer(jstr(r.JSON, "accessToken"))...)
+		if jstr(key.JSON, "masterKey") != alice.MasterKey {
+			t.Fatalf("alice's master key after finalize: %s", key)
+		}
+	}
+	if r := getJSON(t, base+"/api/v1/auth/session", "Cookie", alice.Cookie); jstr(r.JSON, "user", "id") != alice.UserID {
+		t.Fatalf("alice's cookie after finalize (token now stored hashed): %s", r)
+	}
+	again, err := runMana(t, env, "cutover", "finalize")
+	if err != nil || !strings.Contains(again, "already closed") || !strings.Contains(again, "0 passwords wrapped") {
+		t.Fatalf("second finalize (%v):\n%s", err, again)
+	}
+	status, err = runMana(t, env, "cutover", "status")
+	if err != nil || !strings.Contains(status, "state: finalized") || !strings.Contains(status, "0 tokens stored as themselves") {
+		t.Fatalf("cutover status after finalize (%v):\n%s", err, status)
+	}
+	t.Logf("mana cutover status (finalized):\n%s", status)
+
+	// The old deploy step drops tables it does not know: mana recreates the
+	// state, here finalized (no old formats are left).
+	if _, err := connectTo(t, database).Exec(context.Background(), `DROP TABLE auth.mana_cutover`); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runMana(t, env, "migrate"); err != nil {
+		t.Fatalf("migrate after the state table was dropped (%v):\n%s", err, out)
+	}
+	if status, err := runMana(t, env, "cutover", "status"); err != nil || !strings.Contains(status, "state: finalized") {
+		t.Fatalf("status after the state table was recreated (%v):\n%s", err, status)
+	}
+}

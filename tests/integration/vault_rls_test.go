@@ -29,7 +29,7 @@ func rlsPool(t *testing.T) *pgxpool.Pool {
 		`CREATE ROLE ` + role + ` LOGIN NOSUPERUSER NOBYPASSRLS`,
 		`GRANT USAGE ON SCHEMA auth TO ` + role,
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON auth.encryption_vaults, auth.encryption_vault_audit TO ` + role,
-		`GRANT SELECT ON auth.users, auth.jwks TO ` + role,
+		`GRANT SELECT ON auth.users, auth.jwks, auth.mana_cutover TO ` + role,
 		`GRANT INSERT ON auth.security_events TO ` + role,
 	} {
 		if _, err := db.Exec(ctx, sql); err != nil {

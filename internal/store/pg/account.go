@@ -49,7 +49,8 @@ func (t *txn) SetPassword(ctx context.Context, userID, hash string) error {
 }
 
 func (t *txn) RevokeUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
-	tag, err := t.tx.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), updated_at = now()
+	// The expiry ends too: the old service knows no revoked_at (rollback window).
+	tag, err := t.tx.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), updated_at = now(), expires_at = LEAST(expires_at, now())
 		WHERE user_id = $1 AND revoked_at IS NULL AND id <> $2`, userID, exceptID)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions of user: %w", err)

@@ -5,8 +5,25 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/mana/mana/internal/audit"
 	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/cutover"
 )
+
+func (t *txn) RollbackWindow(ctx context.Context) (bool, error) { return rollbackWindow(ctx, t.tx) }
+
+// rollbackWindow reads the cut-over state; a missing row is an error (the
+// migration writes it), never a guess.
+func rollbackWindow(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (bool, error) {
+	var state string
+	if err := q.QueryRow(ctx, `SELECT state FROM auth.mana_cutover WHERE id = 1`).Scan(&state); err != nil {
+		return false, fmt.Errorf("read the cut-over state: %w", err)
+	}
+	return state == "window", nil
+}
 
 func (t *txn) SessionByToken(ctx context.Context, forms ...string) (auth.Session, error) {
 	var s auth.Session
@@ -73,4 +90,105 @@ func (t *txn) DeleteVerification(ctx context.Context, identifier string) (bool, 
 		return false, fmt.Errorf("delete verification: %w", err)
 	}
 	return tag.RowsAffected() > 0, nil
+}
+
+// ---- the rollback window's status and finalization (cutover.Store) -----------
+
+// legacyHashPattern matches Better Auth's scrypt hashes ("salthex:keyhex").
+const legacyHashPattern = `^[0-9a-f]{32}:[0-9a-f]{128}$`
+
+// Counts implements cutover.Store.
+func (s *AuthStore) Counts(ctx context.Context) (cutover.Counts, error) {
+	var c cutover.Counts
+	err := s.pool.QueryRow(ctx, `SELECT state, entered_at, finalized_at,
+		(SELECT count(*) FROM auth.accounts WHERE provider_id = 'credential' AND password ~ '`+legacyHashPattern+`'),
+		(SELECT count(*) FROM auth.accounts WHERE provider_id = 'credential' AND password LIKE '$argon2id$%'),
+		(SELECT count(*) FROM auth.accounts WHERE provider_id = 'credential' AND password LIKE '$scrypt-argon2id$%'),
+		(SELECT count(*) FROM auth.sessions WHERE revoked_at IS NULL AND expires_at > now() AND token NOT LIKE 'sha256:%'),
+		(SELECT count(*) FROM auth.sessions WHERE revoked_at IS NULL AND expires_at > now() AND token LIKE 'sha256:%')
+		FROM auth.mana_cutover WHERE id = 1`).Scan(&c.State, &c.EnteredAt, &c.FinalizedAt, &c.PasswordsScrypt, &c.PasswordsArgon2,
+		&c.PasswordsWrapped, &c.SessionTokensClear, &c.SessionTokensHashed)
+	if err != nil {
+		return cutover.Counts{}, fmt.Errorf("cut-over counts: %w", err)
+	}
+	return c, nil
+}
+
+// EndWindow implements cutover.Store.
+func (s *AuthStore) EndWindow(ctx context.Context, meta map[string]any) (bool, error) {
+	changed := false
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE auth.mana_cutover SET state = 'finalized', finalized_at = now() WHERE id = 1 AND state = 'window'`)
+		if err != nil {
+			return fmt.Errorf("end the rollback window: %w", err)
+		}
+		if changed = tag.RowsAffected() == 1; !changed {
+			return nil
+		}
+		return (&txn{tx: tx}).InsertEvent(ctx, audit.Event{Type: audit.CutoverFinalized, Metadata: meta})
+	})
+	return changed, err
+}
+
+// LegacyCredentials implements cutover.Store.
+func (s *AuthStore) LegacyCredentials(ctx context.Context, after string, limit int) ([]cutover.Credential, error) {
+	rows, err := s.pool.Query(ctx, `SELECT user_id, password FROM auth.accounts
+		WHERE provider_id = 'credential' AND password ~ '`+legacyHashPattern+`' AND user_id > $1
+		ORDER BY user_id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read scrypt passwords: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cutover.Credential, error) {
+		var c cutover.Credential
+		return c, r.Scan(&c.UserID, &c.Hash)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read scrypt passwords: %w", err)
+	}
+	return out, nil
+}
+
+// ReplaceCredential implements cutover.Store.
+func (s *AuthStore) ReplaceCredential(ctx context.Context, userID, old, next string) (bool, error) {
+	var ok bool
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE auth.accounts SET password = $3, updated_at = now()
+			WHERE user_id = $1 AND provider_id = 'credential' AND password = $2`, userID, old, next)
+		ok = err == nil && tag.RowsAffected() > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("replace the password of user %s: %w", userID, err)
+	}
+	return ok, nil
+}
+
+// HashSessionTokens implements cutover.Store.
+func (s *AuthStore) HashSessionTokens(ctx context.Context, hash func(string) string, limit int) (int, error) {
+	n := 0
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, token FROM auth.sessions WHERE token NOT LIKE 'sha256:%' LIMIT $1 FOR UPDATE`, limit)
+		if err != nil {
+			return err
+		}
+		type row struct{ id, token string }
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+			var x row
+			return x, r.Scan(&x.id, &x.token)
+		})
+		if err != nil {
+			return err
+		}
+		for _, x := range list {
+			if _, err := tx.Exec(ctx, `UPDATE auth.sessions SET token = $2 WHERE id = $1`, x.id, hash(x.token)); err != nil {
+				return err
+			}
+		}
+		n = len(list)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("hash session tokens: %w", err)
+	}
+	return n, nil
 }

@@ -148,7 +148,7 @@ func (s *VaultStore) SigningKeys(ctx context.Context) ([]token.StoredKey, error)
 func (s *VaultStore) ResealSigningKey(ctx context.Context, old, resealed token.StoredKey) (bool, error) {
 	var ok bool
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE auth.jwks SET private_key = $2, kek_id = $3 WHERE id = $1 AND private_key = $4 AND kek_id = $5`,
+		tag, err := tx.Exec(ctx, `UPDATE auth.jwks SET private_key = $2, kek_id = $3 WHERE id = $1 AND private_key = $4 AND coalesce(kek_id, '') = $5`,
 			old.ID, resealed.PrivateKey, resealed.KEKID, old.PrivateKey, old.KEKID)
 		if err != nil {
 			return fmt.Errorf("re-seal signing key %s: %w", old.ID, err)

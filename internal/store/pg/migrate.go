@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -80,6 +81,42 @@ const ledgerDDL = `CREATE TABLE IF NOT EXISTS public.mana_schema_migrations (
   applied_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (component, name))`
 
+// cutoverMigration creates the cut-over state. The old service's deploy step
+// (drizzle-kit push --force) drops tables it does not know; this one is
+// recreated when missing, deciding the state from the formats the database
+// holds (docs/cutover.md).
+const cutoverMigration = "auth/0006_cutover_window.sql"
+
+// cutoverMissing reports whether auth.mana_cutover is gone (a failed check
+// counts as missing: recreating is idempotent).
+func cutoverMissing(ctx context.Context, tx pgx.Tx) bool {
+	var missing bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('auth.mana_cutover') IS NULL`).Scan(&missing); err != nil {
+		return true
+	}
+	return missing
+}
+
+// markPreexistingAuth tells the cut-over migration (auth/0006) that the
+// auth schema was there before mana's first migration: the old service made
+// it, so the database starts in the rollback window.
+func markPreexistingAuth(ctx context.Context, tx pgx.Tx, components []Component, applied map[string]bool) error {
+	if !slices.Contains(components, Auth) || applied[string(Auth)+"/0001_contract_schema.sql"] {
+		return nil
+	}
+	var pre bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('auth.users') IS NOT NULL`).Scan(&pre); err != nil {
+		return fmt.Errorf("migrate: look for an existing auth schema: %w", err)
+	}
+	if !pre {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `SELECT set_config('mana.auth_preexisting', 'on', true)`); err != nil {
+		return fmt.Errorf("migrate: mark the existing auth schema: %w", err)
+	}
+	return nil
+}
+
 // Migrate applies every pending migration of the given components and then
 // River's schema. A session advisory lock held on one connection for the whole
 // run makes concurrent starts safe; our files apply in one transaction, River's
@@ -114,9 +151,18 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, components ...Component) (
 		if err != nil {
 			return err
 		}
+		if err := markPreexistingAuth(ctx, tx, components, applied); err != nil {
+			return err
+		}
 		for _, m := range all {
 			key := string(m.Component) + "/" + m.Name
-			if applied[key] {
+			if applied[key] && !(key == cutoverMigration && cutoverMissing(ctx, tx)) {
+				continue
+			}
+			if applied[key] { // dropped since (the old deploy step): recreate it, not record it again
+				if _, err := tx.Exec(ctx, m.SQL); err != nil {
+					return fmt.Errorf("migrate: recreate %s: %w", key, err)
+				}
 				continue
 			}
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {

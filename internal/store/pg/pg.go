@@ -312,7 +312,9 @@ func (t *txn) TouchSession(ctx context.Context, id string) error {
 }
 
 func (t *txn) RevokeSession(ctx context.Context, id string) (bool, error) {
-	tag, err := t.tx.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), updated_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
+	// The expiry ends too: the old service knows no revoked_at (rollback window).
+	tag, err := t.tx.Exec(ctx, `UPDATE auth.sessions SET revoked_at = now(), updated_at = now(), expires_at = LEAST(expires_at, now())
+		WHERE id = $1 AND revoked_at IS NULL`, id)
 	if err != nil {
 		return false, fmt.Errorf("revoke session: %w", err)
 	}

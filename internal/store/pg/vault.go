@@ -126,3 +126,5 @@ func insertVaultAudit(ctx context.Context, tx pgx.Tx, a vault.Audit) error {
 	}
 	return nil
 }
+
+func (t *vaultTx) RollbackWindow(ctx context.Context) (bool, error) { return rollbackWindow(ctx, t.tx) }

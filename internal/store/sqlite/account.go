@@ -54,8 +54,9 @@ func (t *txn) SetPassword(ctx context.Context, userID, hash string) error {
 
 func (t *txn) RevokeUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
 	now := t.stamp()
-	res, err := t.tx.ExecContext(ctx, `UPDATE auth_sessions SET revoked_at = ?, updated_at = ?
-		WHERE user_id = ? AND revoked_at IS NULL AND id <> ?`, now, now, userID, exceptID)
+	// The expiry ends too, as on PostgreSQL (fixed-width times compare as text).
+	res, err := t.tx.ExecContext(ctx, `UPDATE auth_sessions SET revoked_at = ?1, updated_at = ?1, expires_at = min(expires_at, ?1)
+		WHERE user_id = ?2 AND revoked_at IS NULL AND id <> ?3`, now, userID, exceptID)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions of user: %w", err)
 	}

@@ -22,6 +22,11 @@ func TestConformance(t *testing.T) {
 	storetest.RunAuth(t, newBackend)
 }
 
+// TestCutoverConformance runs the rollback-window suite (a fresh file per test).
+func TestCutoverConformance(t *testing.T) {
+	storetest.RunCutover(t, newBackend)
+}
+
 func newBackend(t *testing.T) storetest.Backend {
 	t.Helper()
 	return openBackend(t, filepath.Join(t.TempDir(), "mana.db"))
@@ -50,8 +55,8 @@ func openBackend(t testing.TB, file string) storetest.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := sqlite.NewAuthStore(db, jobs)
-	return storetest.Backend{Store: store, Keys: store, Vaults: sqlite.NewVaultStore(db), Inspect: inspector{db}}
+	store, vaults := sqlite.NewAuthStore(db, jobs), sqlite.NewVaultStore(db)
+	return storetest.Backend{Store: store, Keys: store, Vaults: vaults, Inspect: inspector{db}, Cutover: store, Rotation: vaults}
 }
 
 // inspector reads the SQLite tables directly.
@@ -108,6 +113,17 @@ func (i inspector) SeedLegacyReset(ctx context.Context, token, userID string, ex
 		return fmt.Errorf("seed legacy reset: %w", err)
 	}
 	return nil
+}
+
+func (i inspector) SetCutoverState(ctx context.Context, state string) error {
+	if _, err := i.db.ExecContext(ctx, `UPDATE auth_mana_cutover SET state = ? WHERE id = 1`, state); err != nil {
+		return fmt.Errorf("set cut-over state: %w", err)
+	}
+	return nil
+}
+
+func (i inspector) EventsOfType(ctx context.Context, eventType string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM auth_security_events WHERE event_type = ?`, eventType)
 }
 
 func (i inspector) SwapServerWraps(ctx context.Context, a, b string) error {

@@ -2,12 +2,27 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/mana/mana/internal/audit"
 	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/cutover"
 )
+
+func (t *txn) RollbackWindow(ctx context.Context) (bool, error) { return rollbackWindow(ctx, t.tx) }
+
+// rollbackWindow reads the cut-over state; a missing row is an error (the
+// migration writes it), never a guess.
+func rollbackWindow(ctx context.Context, tx *sql.Tx) (bool, error) {
+	var state string
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM auth_mana_cutover WHERE id = 1`).Scan(&state); err != nil {
+		return false, fmt.Errorf("read the cut-over state: %w", err)
+	}
+	return state == "window", nil
+}
 
 func (t *txn) SessionByToken(ctx context.Context, forms ...string) (auth.Session, error) {
 	if len(forms) == 0 {
@@ -81,4 +96,112 @@ func (t *txn) DeleteVerification(ctx context.Context, identifier string) (bool, 
 		return false, fmt.Errorf("delete verification: %w", err)
 	}
 	return n > 0, nil
+}
+
+// ---- the rollback window's status and finalization (cutover.Store) -----------
+
+// legacyHash matches Better Auth's scrypt hashes ("salthex:keyhex"; SQLite
+// has no regular expressions: the shape, then hex digits only).
+const legacyHash = `length(password) = 161 AND instr(password, ':') = 33
+	AND replace(password, ':', '') NOT GLOB '*[^0-9a-f]*'`
+
+// Counts implements cutover.Store.
+func (s *AuthStore) Counts(ctx context.Context) (cutover.Counts, error) {
+	var c cutover.Counts
+	now := FormatTime(s.now())
+	err := s.db.QueryRowContext(ctx, `SELECT state, entered_at, finalized_at,
+		(SELECT count(*) FROM auth_accounts WHERE provider_id = 'credential' AND `+legacyHash+`),
+		(SELECT count(*) FROM auth_accounts WHERE provider_id = 'credential' AND password LIKE '$argon2id$%'),
+		(SELECT count(*) FROM auth_accounts WHERE provider_id = 'credential' AND password LIKE '$scrypt-argon2id$%'),
+		(SELECT count(*) FROM auth_sessions WHERE revoked_at IS NULL AND expires_at > ?1 AND token NOT LIKE 'sha256:%'),
+		(SELECT count(*) FROM auth_sessions WHERE revoked_at IS NULL AND expires_at > ?1 AND token LIKE 'sha256:%')
+		FROM auth_mana_cutover WHERE id = 1`, now).Scan(&c.State, Timestamp{T: &c.EnteredAt}, NullTimestamp{T: &c.FinalizedAt},
+		&c.PasswordsScrypt, &c.PasswordsArgon2, &c.PasswordsWrapped, &c.SessionTokensClear, &c.SessionTokensHashed)
+	if err != nil {
+		return cutover.Counts{}, fmt.Errorf("cut-over counts: %w", err)
+	}
+	return c, nil
+}
+
+// EndWindow implements cutover.Store.
+func (s *AuthStore) EndWindow(ctx context.Context, meta map[string]any) (bool, error) {
+	changed := false
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE auth_mana_cutover SET state = 'finalized', finalized_at = ? WHERE id = 1 AND state = 'window'`,
+			FormatTime(s.now()))
+		if err != nil {
+			return fmt.Errorf("end the rollback window: %w", err)
+		}
+		if changed, err = affectedOne(res, "end the rollback window"); err != nil || !changed {
+			return err
+		}
+		return (&txn{tx: tx, jobs: s.jobs, now: s.now}).InsertEvent(ctx, audit.Event{Type: audit.CutoverFinalized, Metadata: meta})
+	})
+	return changed, err
+}
+
+// LegacyCredentials implements cutover.Store.
+func (s *AuthStore) LegacyCredentials(ctx context.Context, after string, limit int) ([]cutover.Credential, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT user_id, password FROM auth_accounts
+		WHERE provider_id = 'credential' AND `+legacyHash+` AND user_id > ? ORDER BY user_id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read scrypt passwords: %w", err)
+	}
+	out, err := collect(rows, func(r *sql.Rows) (cutover.Credential, error) {
+		var c cutover.Credential
+		return c, r.Scan(&c.UserID, &c.Hash)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read scrypt passwords: %w", err)
+	}
+	return out, nil
+}
+
+// ReplaceCredential implements cutover.Store.
+func (s *AuthStore) ReplaceCredential(ctx context.Context, userID, old, next string) (bool, error) {
+	var ok bool
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE auth_accounts SET password = ?, updated_at = ?
+			WHERE user_id = ? AND provider_id = 'credential' AND password = ?`, next, FormatTime(s.now()), userID, old)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		ok = n > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("replace the password of user %s: %w", userID, err)
+	}
+	return ok, nil
+}
+
+// HashSessionTokens implements cutover.Store.
+func (s *AuthStore) HashSessionTokens(ctx context.Context, hash func(string) string, limit int) (int, error) {
+	n := 0
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, token FROM auth_sessions WHERE token NOT LIKE 'sha256:%' LIMIT ?`, limit)
+		if err != nil {
+			return err
+		}
+		type row struct{ id, token string }
+		list, err := collect(rows, func(r *sql.Rows) (row, error) {
+			var x row
+			return x, r.Scan(&x.id, &x.token)
+		})
+		if err != nil {
+			return err
+		}
+		for _, x := range list {
+			if _, err := tx.ExecContext(ctx, `UPDATE auth_sessions SET token = ? WHERE id = ?`, hash(x.token), x.id); err != nil {
+				return err
+			}
+		}
+		n = len(list)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("hash session tokens: %w", err)
+	}
+	return n, nil
 }

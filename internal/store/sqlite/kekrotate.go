@@ -119,7 +119,7 @@ func (s *VaultStore) SigningKeys(ctx context.Context) ([]token.StoredKey, error)
 func (s *VaultStore) ResealSigningKey(ctx context.Context, old, resealed token.StoredKey) (bool, error) {
 	var ok bool
 	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE auth_jwks SET private_key = ?, kek_id = ? WHERE id = ? AND private_key = ? AND kek_id = ?`,
+		res, err := tx.ExecContext(ctx, `UPDATE auth_jwks SET private_key = ?, kek_id = ? WHERE id = ? AND private_key = ? AND coalesce(kek_id, '') = ?`,
 			resealed.PrivateKey, resealed.KEKID, old.ID, old.PrivateKey, old.KEKID)
 		if err != nil {
 			return fmt.Errorf("re-seal signing key %s: %w", old.ID, err)

@@ -345,7 +345,9 @@ func (t *txn) TouchSession(ctx context.Context, id string) error {
 
 func (t *txn) RevokeSession(ctx context.Context, id string) (bool, error) {
 	now := t.stamp()
-	res, err := t.tx.ExecContext(ctx, `UPDATE auth_sessions SET revoked_at = ?, updated_at = ? WHERE id = ? AND revoked_at IS NULL`, now, now, id)
+	// The expiry ends too, as on PostgreSQL (fixed-width times compare as text).
+	res, err := t.tx.ExecContext(ctx, `UPDATE auth_sessions SET revoked_at = ?1, updated_at = ?1, expires_at = min(expires_at, ?1)
+		WHERE id = ?2 AND revoked_at IS NULL`, now, id)
 	if err != nil {
 		return false, fmt.Errorf("revoke session: %w", err)
 	}

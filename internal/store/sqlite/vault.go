@@ -129,3 +129,5 @@ func insertVaultAudit(ctx context.Context, tx *sql.Tx, now time.Time, a vault.Au
 	}
 	return nil
 }
+
+func (t *vaultTx) RollbackWindow(ctx context.Context) (bool, error) { return rollbackWindow(ctx, t.tx) }

@@ -22,7 +22,9 @@ import (
 	"time"
 
 	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/cutover"
 	"github.com/mana/mana/internal/kek"
+	"github.com/mana/mana/internal/kekrotate"
 	"github.com/mana/mana/internal/password"
 	"github.com/mana/mana/internal/randid"
 	"github.com/mana/mana/internal/token"
@@ -50,6 +52,10 @@ type Inspector interface {
 	// SeedLegacyReset writes a reset row as the old service did: identifier
 	// "reset-password:<token>", value the user id.
 	SeedLegacyReset(ctx context.Context, token, userID string, expires time.Time) error
+	// SetCutoverState sets the rollback window's state ("window" or "finalized").
+	SetCutoverState(ctx context.Context, state string) error
+	// EventsOfType counts every security event of the type.
+	EventsOfType(ctx context.Context, eventType string) (int, error)
 }
 
 // Backend is one persistence implementation under test. Stores must be
@@ -60,6 +66,10 @@ type Backend struct {
 	Keys    token.KeyStore
 	Vaults  vault.Store
 	Inspect Inspector
+	// Cutover and Rotation are the cut-over's status/finalization store and
+	// the vault store's rotation side (RunCutover needs them).
+	Cutover  cutover.Store
+	Rotation kekrotate.Store
 	// Ring opens the signing keys and vaults already stored (a shared
 	// database); nil means a ring with a fixed test KEK.
 	Ring *kek.Ring
