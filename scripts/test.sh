@@ -30,6 +30,9 @@ fi
 echo "===== go test -race -count=1 -timeout 5m ./... ====="
 go test -race -count=1 -timeout 5m ./...
 
+echo "===== fuzzing (scripts/fuzz.sh, 10 s per target) ====="
+scripts/fuzz.sh
+
 echo "===== integration tests ====="
 scripts/run-integration-tests.sh
 

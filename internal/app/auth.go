@@ -221,7 +221,7 @@ func observeHTTP(reg *prometheus.Registry, prefix string) httpx.Observe {
 		if pattern == "" {
 			pattern = "unmatched"
 		}
-		requests.WithLabelValues(pattern, r.Method, fmt.Sprint(status)).Inc()
+		requests.WithLabelValues(pattern, httpx.MethodLabel(r.Method), fmt.Sprint(status)).Inc()
 		latency.WithLabelValues(pattern).Observe(d.Seconds())
 	}
 }

@@ -148,7 +148,7 @@ func allRoutes(log *slog.Logger, cfg config.Serve, a authPart, n notifyPart, cap
 	mux := http.NewServeMux()
 	a.api.Routes(mux)
 	n.api.Mount(mux)
-	mux.Handle("GET /metrics", n.metrics.Handler())
+	mux.Handle("GET /metrics", httpx.MetricsGuard(cfg.Auth.MetricsToken, n.metrics.Handler()))
 	health := healthHandler(log, checksOf(a.api, n))
 	mux.Handle("GET /health", health)
 	mux.Handle("GET /health/ready", health)
@@ -160,7 +160,7 @@ func allRoutes(log *slog.Logger, cfg config.Serve, a authPart, n notifyPart, cap
 	}
 	origins := unionOrigins(cfg.Auth.CORSOrigins, cfg.Auth.TrustedOrigins, cfg.Notify.CORSOrigins)
 	return httpx.RequestID(httpx.Logging(log, observeHTTP(n.metrics.Registry(), "mana"),
-		httpx.CORS(origins, authCORSHeaders, a.handler(mux))))
+		httpx.KnownMethods(httpx.CORS(origins, authCORSHeaders, a.handler(mux)))))
 }
 
 // ServeAuth runs mana-auth on its own (`mana serve auth`) until ctx is
@@ -190,9 +190,9 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 	defer a.close()
 	mux := http.NewServeMux()
 	a.api.Routes(mux)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", httpx.MetricsGuard(cfg.MetricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(reg, "mana_auth"),
-		httpx.CORS(unionOrigins(cfg.CORSOrigins, cfg.TrustedOrigins), authCORSHeaders, a.handler(mux))))
+		httpx.KnownMethods(httpx.CORS(unionOrigins(cfg.CORSOrigins, cfg.TrustedOrigins), authCORSHeaders, a.handler(mux)))))
 
 	// Started without ctx's cancellation: cancelling Start's context is a hard
 	// stop; stopJobs first lets in-flight hand-offs to notify finish.

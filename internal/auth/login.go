@@ -115,29 +115,54 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput, c Client) (LoginRe
 	}
 	if !user.EmailVerified {
 		// Not a guessing failure: the password was right. Audited, not counted.
-		err := s.store.InTx(ctx, func(tx Tx) error {
-			return tx.InsertEvent(ctx, loginEvent(audit.LoginFailure, "EMAIL_NOT_VERIFIED", email, c))
-		})
-		if err != nil {
-			return LoginResult{}, unavailable("login: audit unverified", err)
-		}
-		return LoginResult{}, ErrEmailNotVerified
+		return LoginResult{}, s.refuseRightPassword(ctx, email, "EMAIL_NOT_VERIFIED", ErrEmailNotVerified, c)
 	}
 	if user.TwoFactor {
 		// Right password, but it is only the first factor: no session.
-		err := s.store.InTx(ctx, func(tx Tx) error {
-			return tx.InsertEvent(ctx, loginEvent(audit.LoginFailure, "TWO_FACTOR_REQUIRED", email, c))
-		})
-		if err != nil {
-			return LoginResult{}, unavailable("login: audit second factor", err)
-		}
-		return LoginResult{}, ErrSecondFactorRequired
+		return LoginResult{}, s.refuseRightPassword(ctx, email, "TWO_FACTOR_REQUIRED", ErrSecondFactorRequired, c)
 	}
 	ttl := SessionTTL
 	if in.ShortSession {
 		ttl = ShortSessionTTL
 	}
 	return s.completeLogin(ctx, email, user, pw, stored, ttl, window, c)
+}
+
+// refuseRightPassword answers a right password that still gets no session
+// (unverified address, second factor required) — but only while the account
+// is not locked: the lock is decided again under the per-email lock, as on
+// the failure and success paths, so a parallel burst cannot learn which
+// guess was right after the account locked (audit F4).
+func (s *Service) refuseRightPassword(ctx context.Context, email, code string, refusal error, c Client) error {
+	var lock *LockedError
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		if lock, err = s.lockedUnderLock(ctx, tx, email, c); err != nil || lock != nil {
+			return err
+		}
+		return tx.InsertEvent(ctx, loginEvent(audit.LoginFailure, code, email, c))
+	})
+	if err != nil {
+		return unavailable("login: record "+code, err)
+	}
+	if lock != nil {
+		return lock
+	}
+	return refusal
+}
+
+// lockedUnderLock takes the per-email lock for the rest of the transaction
+// and decides the lock again; a locked account gets its ACCOUNT_LOCKED event
+// and the lock is returned. Every decision of a sign-in goes through it.
+func (s *Service) lockedUnderLock(ctx context.Context, tx Tx, email string, c Client) (*LockedError, error) {
+	if err := tx.LockLogin(ctx, email); err != nil {
+		return nil, err
+	}
+	lock, err := s.checkLock(ctx, tx, email)
+	if err != nil || lock == nil {
+		return nil, err
+	}
+	return lock, tx.InsertEvent(ctx, loginEvent(audit.AccountLocked, "ACCOUNT_LOCKED", email, c))
 }
 
 // checkLock reads the newest failures and evaluates the policy.
@@ -168,15 +193,9 @@ func (s *Service) recordLocked(ctx context.Context, email string, lock *LockedEr
 func (s *Service) recordFailure(ctx context.Context, email string, c Client) error {
 	var lock *LockedError
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		if err := tx.LockLogin(ctx, email); err != nil {
-			return err
-		}
 		var err error
-		if lock, err = s.checkLock(ctx, tx, email); err != nil {
+		if lock, err = s.lockedUnderLock(ctx, tx, email, c); err != nil || lock != nil {
 			return err
-		}
-		if lock != nil {
-			return tx.InsertEvent(ctx, loginEvent(audit.AccountLocked, "ACCOUNT_LOCKED", email, c))
 		}
 		if err := tx.InsertFailedAttempt(ctx, email, c.IP); err != nil {
 			return err
@@ -207,15 +226,9 @@ func (s *Service) completeLogin(ctx context.Context, email string, user User, pw
 	}
 	var lock *LockedError
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		if err := tx.LockLogin(ctx, email); err != nil {
-			return err
-		}
 		var err error
-		if lock, err = s.checkLock(ctx, tx, email); err != nil {
+		if lock, err = s.lockedUnderLock(ctx, tx, email, c); err != nil || lock != nil {
 			return err
-		}
-		if lock != nil {
-			return tx.InsertEvent(ctx, loginEvent(audit.AccountLocked, "ACCOUNT_LOCKED", email, c))
 		}
 		if err := tx.ClearAttempts(ctx, email); err != nil {
 			return err

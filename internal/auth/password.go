@@ -239,12 +239,18 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 	var user User
 	var stored string
 	var window bool
+	var lock *LockedError
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
 		if window, err = tx.RollbackWindow(ctx); err != nil {
 			return err
 		}
 		if user, err = tx.UserByID(ctx, p.Claims.Sub); err != nil {
+			return err
+		}
+		// The current password is a password guess like a login: a locked
+		// account takes none (audit F8).
+		if lock, err = s.checkLock(ctx, tx, user.Email); err != nil || lock != nil {
 			return err
 		}
 		stored, err = tx.CredentialHash(ctx, user.ID)
@@ -260,6 +266,9 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 	if err != nil {
 		return unavailable("change password", err)
 	}
+	if lock != nil {
+		return lock
+	}
 	if err := s.checkNewPassword(in.NewPassword, user.Email); err != nil {
 		return err
 	}
@@ -268,12 +277,30 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 		return fmt.Errorf("change password: verify current password of user %s: %w", user.ID, err)
 	}
 	if !ok {
+		// Counted toward the account's lockout, as a failed login is.
 		err := s.store.InTx(ctx, func(tx Tx) error {
+			if err := tx.LockLogin(ctx, user.Email); err != nil {
+				return err
+			}
+			var err error
+			if lock, err = s.checkLock(ctx, tx, user.Email); err != nil {
+				return err
+			}
+			if lock != nil {
+				return tx.InsertEvent(ctx, audit.Event{UserID: user.ID, Type: audit.AccountLocked, IP: c.IP, UserAgent: c.UserAgent,
+					Metadata: map[string]any{"code": "ACCOUNT_LOCKED", "endpoint": "/change-password"}})
+			}
+			if err := tx.InsertFailedAttempt(ctx, user.Email, c.IP); err != nil {
+				return err
+			}
 			return tx.InsertEvent(ctx, audit.Event{UserID: user.ID, Type: audit.LoginFailure, IP: c.IP, UserAgent: c.UserAgent,
 				Metadata: map[string]any{"code": "INVALID_CREDENTIALS", "endpoint": "/change-password"}})
 		})
 		if err != nil {
-			return unavailable("change password: audit", err)
+			return unavailable("change password: record failure", err)
+		}
+		if lock != nil {
+			return lock
 		}
 		return ErrWrongPassword
 	}
@@ -282,6 +309,16 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 		return fmt.Errorf("change password: %w", err)
 	}
 	err = s.store.InTx(ctx, func(tx Tx) error {
+		if err := tx.LockLogin(ctx, user.Email); err != nil {
+			return err
+		}
+		var err error
+		if lock, err = s.checkLock(ctx, tx, user.Email); err != nil || lock != nil {
+			return err // locked by a parallel burst meanwhile: no change
+		}
+		if err := tx.ClearAttempts(ctx, user.Email); err != nil {
+			return err
+		}
 		if err := tx.LockUser(ctx, user.ID); err != nil {
 			return err
 		}
@@ -314,6 +351,9 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 	}
 	if err != nil {
 		return unavailable("change password", err)
+	}
+	if lock != nil {
+		return lock
 	}
 	return nil
 }

@@ -160,15 +160,17 @@ type LogoutInput struct {
 	RefreshToken string
 }
 
-// Logout revokes the session identified by an access or refresh token. It
-// succeeds when nothing is identified (logout is idempotent), but a store
-// failure is an error: a logout that did not happen must not look done.
+// Logout revokes the session identified by an access or refresh token. An
+// access token past its expiry still names its session (its signature,
+// issuer and audience are checked), so a client logging out long after its
+// last refresh really logs out. Ending a session that has ended already
+// succeeds (logout is idempotent); a credential that identifies no session
+// is ErrSessionInvalid, never a success that did nothing, and a store
+// failure is an error.
 func (s *Service) Logout(ctx context.Context, in LogoutInput, c Client) error {
 	sessionID, userID := "", ""
-	if in.AccessToken != "" {
-		// Only a currently valid access token names a session here; an expired
-		// one identifies nothing (the client can still log out by refresh token).
-		claims, _, err := s.tokens.Verify(ctx, in.AccessToken)
+	if in.AccessToken != "" && len(in.AccessToken) <= 8192 {
+		claims, err := s.tokens.VerifyIgnoringExpiry(ctx, in.AccessToken)
 		switch {
 		case err == nil:
 			sessionID, userID = claims.Sid, claims.Sub
@@ -177,6 +179,7 @@ func (s *Service) Logout(ctx context.Context, in LogoutInput, c Client) error {
 			return unavailable("logout: verify token", err)
 		}
 	}
+	found := false
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		if sessionID == "" && in.RefreshToken != "" && len(in.RefreshToken) <= 256 {
 			row, err := tx.RefreshTokenForUpdate(ctx, hashToken(in.RefreshToken))
@@ -199,6 +202,17 @@ func (s *Service) Logout(ctx context.Context, in LogoutInput, c Client) error {
 		if sessionID == "" {
 			return nil
 		}
+		sess, err := tx.SessionByID(ctx, sessionID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if sess.UserID != userID {
+			return nil
+		}
+		found = true
 		revoked, err := tx.RevokeSession(ctx, sessionID)
 		if err != nil || !revoked {
 			return err
@@ -208,6 +222,9 @@ func (s *Service) Logout(ctx context.Context, in LogoutInput, c Client) error {
 	})
 	if err != nil {
 		return unavailable("logout", err)
+	}
+	if !found {
+		return ErrSessionInvalid
 	}
 	return nil
 }

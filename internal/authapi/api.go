@@ -321,6 +321,13 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := a.svc.Logout(r.Context(), auth.LogoutInput{AccessToken: access, RefreshToken: in.RefreshToken}, a.client(r))
+	if errors.Is(err, auth.ErrSessionInvalid) {
+		// Not a success that did nothing: the client learns its credential
+		// names no session (an expired but genuine access token does).
+		apiError{status: http.StatusUnauthorized, code: "INVALID_TOKEN",
+			message: "No session to log out: the token is unknown or not authentic"}.write(w, r)
+		return
+	}
 	if err != nil {
 		a.fail(w, r, "/logout", err)
 		return

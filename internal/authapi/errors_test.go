@@ -37,8 +37,8 @@ func TestBadBodies(t *testing.T) {
 		// An empty body is allowed (the token may come from the cookie): with
 		// no token at all the session is expired.
 		{"POST", "/api/v1/auth/refresh", false, answer{400, "VALIDATION"}, answer{401, "TOKEN_EXPIRED"}, answer{400, "VALIDATION"}},
-		// Logout with nothing to identify succeeds (idempotent).
-		{"POST", "/api/v1/auth/logout", false, answer{400, "VALIDATION"}, answer{200, ""}, answer{400, "VALIDATION"}},
+		// Logout with nothing to identify is 401, never a success that did nothing.
+		{"POST", "/api/v1/auth/logout", false, answer{400, "VALIDATION"}, answer{401, "INVALID_TOKEN"}, answer{400, "VALIDATION"}},
 		// No enumeration: any readable body answers success.
 		{"POST", "/api/v1/auth/forgot-password", false, answer{200, ""}, answer{200, ""}, answer{200, ""}},
 		{"POST", "/api/v1/auth/reset-password", false, answer{400, "VALIDATION"}, answer{400, "VALIDATION"}, answer{400, "VALIDATION"}},

@@ -3,6 +3,7 @@ package authapi_test
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 const (
@@ -141,10 +142,14 @@ func TestCookieName(t *testing.T) {
 	}
 }
 
-// TestLogout: logout is 200 {"success":true} with nothing, garbage or a real
-// credential; a real one (bearer, body or the cookie from a trusted
-// origin) revokes its session at once: /validate, /session, /refresh and
-// /api/v1/me/* refuse it.
+// TestLogout: a real credential (bearer — also past its expiry —, body or
+// the cookie from a trusted origin) revokes its session at once: /validate,
+// /session, /refresh and /api/v1/me/* refuse it, and a second logout with it
+// succeeds (idempotent). Nothing or garbage is 401 INVALID_TOKEN (audit F5:
+// never a success that did nothing).
+//
+// Negative control: Logout verifying with Verify instead of
+// VerifyIgnoringExpiry fails "expired bearer" (401, session still live).
 func TestLogout(t *testing.T) {
 	s := newTestServer(t, testOptions{})
 	logout := func(q req) {
@@ -156,9 +161,20 @@ func TestLogout(t *testing.T) {
 			t.Fatalf("logout: %s", r)
 		}
 	}
-	logout(req{})
-	logout(req{bearer: "garbage"})
-	logout(req{body: map[string]string{"refreshToken": "garbage"}})
+	for name, q := range map[string]req{"nothing": {}, "garbage bearer": {bearer: "garbage"},
+		"garbage refresh token": {body: map[string]string{"refreshToken": "garbage"}}} {
+		q.method, q.path = "POST", "/api/v1/auth/logout"
+		wantError(t, name, s.do(t, q), http.StatusUnauthorized, "INVALID_TOKEN")
+	}
+
+	// An access token past its expiry still logs its session out.
+	old := s.loggedIn(t, "logout-expired")
+	s.clock.skip(2 * time.Hour)
+	logout(req{bearer: old.access})
+	s.clock.skip(-2 * time.Hour)
+	wantError(t, "refresh after an expired-bearer logout", s.do(t, req{method: "POST", path: "/api/v1/auth/refresh",
+		body: map[string]string{"refreshToken": old.refresh}}), http.StatusUnauthorized, "TOKEN_EXPIRED")
+	logout(req{bearer: old.access}) // idempotent
 
 	for name, by := range map[string]func(session, browser) req{
 		"bearer": func(u session, _ browser) req { return req{bearer: u.access} },

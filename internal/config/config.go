@@ -67,10 +67,15 @@ type Auth struct {
 	// DataDir is MANA_DATA_DIR (absolute): where development keeps a
 	// generated BETTER_AUTH_SECRET.
 	DataDir string
+	// MetricsToken admits /metrics scrapes from other hosts (METRICS_TOKEN);
+	// loopback peers need none.
+	MetricsToken string
 }
 
 // Notify is mana-notify's configuration.
 type Notify struct {
+	// MetricsToken admits /metrics scrapes from other hosts (METRICS_TOKEN).
+	MetricsToken    string
 	Port            int
 	DatabaseURL     string
 	ServiceKey      string
@@ -279,6 +284,7 @@ func LoadAuth(look Lookup) (Auth, error) {
 		r.fail("BETTER_AUTH_SECRET", "is required in production: it signs the session cookies (keep the old service's value to keep its sessions)")
 	}
 	c.TrustedOrigins = r.origins("BETTER_AUTH_TRUSTED_ORIGINS", "")
+	c.MetricsToken = r.secret("METRICS_TOKEN")
 	c.DataDir = r.dataDir()
 
 	kek := r.secret("MANA_AUTH_KEK")
@@ -364,6 +370,7 @@ func LoadNotify(look Lookup) (Notify, error) {
 	c.Port = r.port("PORT", 3040)
 	c.DatabaseURL = r.dbURL("DATABASE_URL", "postgresql://mana:mana@localhost:5432/mana_notify", c.Production)
 	c.ServiceKey = r.str("SERVICE_KEY", DefaultServiceKey)
+	c.MetricsToken = r.secret("METRICS_TOKEN")
 	if c.Production && c.ServiceKey == DefaultServiceKey {
 		r.fail("SERVICE_KEY", "must be set to a secret value in production (the development default is refused)")
 	}

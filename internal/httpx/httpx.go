@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,8 +22,15 @@ import (
 
 // WriteJSON writes v with the status. An encoding failure is logged: the
 // header is already sent, so nothing better can be done for this response.
+//
+// Every answer of these services may carry a token, a key or personal data:
+// none may be stored by a cache, and none may be sniffed as another type.
 func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	if err := json.NewEncoder(w).Encode(v); err != nil {
 		slog.ErrorContext(r.Context(), "write json response", "err", err, "path", r.URL.Path)
@@ -140,7 +148,7 @@ func Logging(log *slog.Logger, observe Observe, next http.Handler) http.Handler 
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.ErrorContext(r.Context(), "panic in handler", "panic", fmt.Sprint(p), "path", r.URL.Path, "request_id", RequestIDFrom(r.Context()))
+				log.ErrorContext(r.Context(), "panic in handler", "panic", fmt.Sprint(p), "path", LogPath(r), "request_id", RequestIDFrom(r.Context()))
 				if rec.status == 0 {
 					WriteJSON(rec, r, http.StatusInternalServerError, map[string]any{"statusCode": 500, "message": "Internal server error", "code": "INTERNAL"})
 				}
@@ -153,11 +161,73 @@ func Logging(log *slog.Logger, observe Observe, next http.Handler) http.Handler 
 			if rec.status >= 500 {
 				level = slog.LevelError
 			}
-			log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			log.Log(r.Context(), level, "request", "method", MethodLabel(r.Method), "path", LogPath(r), "status", rec.status,
 				"duration_ms", float64(d.Microseconds())/1000, "request_id", RequestIDFrom(r.Context()))
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// knownMethods are the methods these services answer; any other is refused
+// before it reaches a handler, a log line or a metric label.
+var knownMethods = map[string]bool{http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true}
+
+// MethodLabel is the method as a label from a fixed set: a client cannot
+// create new metric series or log values by inventing methods.
+func MethodLabel(m string) string {
+	if knownMethods[m] {
+		return m
+	}
+	return "other"
+}
+
+// KnownMethods answers 405 to a method outside the fixed set.
+func KnownMethods(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !knownMethods[r.Method] {
+			WriteJSON(w, r, http.StatusMethodNotAllowed, map[string]any{"statusCode": 405, "code": "METHOD_NOT_ALLOWED",
+				"message": "Method not allowed"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// MetricsGuard admits a scrape from a loopback peer (the socket address,
+// never a forwarded one) or with "Authorization: Bearer <token>" when a token
+// is configured (METRICS_TOKEN); anything else is 403. The metrics name
+// routes and outcomes and size the process: not for the public.
+func MetricsGuard(token string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if peerIsLoopback(r) || (token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) == 1) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		WriteJSON(w, r, http.StatusForbidden, map[string]any{"statusCode": 403, "code": "FORBIDDEN",
+			"message": "metrics are served to loopback peers or with the metrics token"})
+	})
+}
+
+func peerIsLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
+}
+
+// LogPath is the path to log: a secret in the path (a reset link's token)
+// is written as its route pattern's wildcard, never as itself.
+func LogPath(r *http.Request) string {
+	if strings.Contains(r.Pattern, "{token") {
+		if _, path, ok := strings.Cut(r.Pattern, " "); ok {
+			return path
+		}
+		return r.Pattern
+	}
+	return r.URL.Path
 }
 
 // CORS answers preflights and sets the allow headers for listed origins only.

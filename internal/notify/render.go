@@ -13,6 +13,7 @@ import (
 	htmltemplate "html/template"
 	"strings"
 	texttemplate "text/template"
+	"text/template/parse"
 )
 
 // Rendered is a rendered subject and body.
@@ -82,7 +83,10 @@ func renderText(part, src string, data map[string]any) (string, error) {
 	if err != nil {
 		return "", &RenderError{Part: part, Err: err}
 	}
-	var b bytes.Buffer
+	if err := withinBudget(t.Tree.Root, data); err != nil {
+		return "", &RenderError{Part: part, Err: err}
+	}
+	b := cappedBuffer{max: MaxRenderedBytes}
 	if err := t.Execute(&b, data); err != nil {
 		return "", &RenderError{Part: part, Err: err}
 	}
@@ -94,23 +98,148 @@ func renderHTML(src string, data map[string]any) (string, error) {
 	if err != nil {
 		return "", &RenderError{Part: "body", Err: err}
 	}
-	var b bytes.Buffer
+	if err := withinBudget(t.Tree.Root, data); err != nil {
+		return "", &RenderError{Part: "body", Err: err}
+	}
+	b := cappedBuffer{max: MaxRenderedBytes}
 	if err := t.Execute(&b, data); err != nil {
 		return "", &RenderError{Part: "body", Err: err}
 	}
 	return b.String(), nil
 }
 
-// CheckTemplate parses subject and body without executing them.
+// Rendering budget: the service key lets a caller send any template, and
+// rendering runs in the process that also signs users in, so a template
+// must not be able to take all memory or CPU (audit F15).
+const (
+	// MaxRenderedBytes caps the output of one template part.
+	MaxRenderedBytes = 1 << 20
+	// maxRangeDepth caps nested {{range}}; maxRangeLen caps a ranged list
+	// or integer, so a template does at most maxRangeLen^maxRangeDepth steps.
+	maxRangeDepth = 2
+	maxRangeLen   = 1000
+)
+
+var errTooLarge = fmt.Errorf("rendered text exceeds %d bytes", MaxRenderedBytes)
+
+// cappedBuffer fails a write past max, which aborts the execution.
+type cappedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if c.Len()+len(p) > c.max {
+		return 0, errTooLarge
+	}
+	return c.Buffer.Write(p)
+}
+
+// withinBudget refuses what could run without bound: nested ranges deeper
+// than maxRangeDepth, a range over an integer literal above maxRangeLen,
+// template calls (recursion), and data holding a list longer than
+// maxRangeLen.
+func withinBudget(root *parse.ListNode, data map[string]any) error {
+	if err := checkNodes(root, 0); err != nil {
+		return err
+	}
+	return checkLists(data, 0)
+}
+
+func checkNodes(n parse.Node, depth int) error {
+	switch n := n.(type) {
+	case nil:
+		return nil
+	case *parse.ListNode:
+		if n == nil {
+			return nil
+		}
+		for _, c := range n.Nodes {
+			if err := checkNodes(c, depth); err != nil {
+				return err
+			}
+		}
+	case *parse.TemplateNode:
+		return fmt.Errorf("{{template}} is not allowed")
+	case *parse.RangeNode:
+		if depth+1 > maxRangeDepth {
+			return fmt.Errorf("{{range}} nested deeper than %d", maxRangeDepth)
+		}
+		if n.Pipe != nil {
+			for _, cmd := range n.Pipe.Cmds {
+				for _, arg := range cmd.Args {
+					if num, ok := arg.(*parse.NumberNode); ok && (!num.IsInt || num.Int64 > maxRangeLen) {
+						return fmt.Errorf("{{range}} over a number above %d", maxRangeLen)
+					}
+				}
+			}
+		}
+		if err := checkNodes(n.List, depth+1); err != nil {
+			return err
+		}
+		return checkNodes(n.ElseList, depth)
+	case *parse.IfNode:
+		if err := checkNodes(n.List, depth); err != nil {
+			return err
+		}
+		return checkNodes(n.ElseList, depth)
+	case *parse.WithNode:
+		if err := checkNodes(n.List, depth); err != nil {
+			return err
+		}
+		return checkNodes(n.ElseList, depth)
+	}
+	return nil
+}
+
+func checkLists(v any, level int) error {
+	if level > 32 {
+		return fmt.Errorf("data nested deeper than 32 levels")
+	}
+	switch v := v.(type) {
+	case []any:
+		if len(v) > maxRangeLen {
+			return fmt.Errorf("data holds a list of %d items (at most %d)", len(v), maxRangeLen)
+		}
+		for _, x := range v {
+			if err := checkLists(x, level+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, x := range v {
+			if err := checkLists(x, level+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// CheckTemplate parses subject and body without executing them, and
+// refuses what the rendering budget would refuse at every send.
 func CheckTemplate(subject, body string, html bool) error {
-	if _, err := texttemplate.New("subject").Parse(subject); err != nil {
+	st, err := texttemplate.New("subject").Parse(subject)
+	if err == nil && st.Tree != nil {
+		err = checkNodes(st.Tree.Root, 0)
+	}
+	if err != nil {
 		return &RenderError{Part: "subject", Err: err}
 	}
-	var err error
+	var root *parse.ListNode
 	if html {
-		_, err = htmltemplate.New("body").Parse(body)
+		var t *htmltemplate.Template
+		if t, err = htmltemplate.New("body").Parse(body); err == nil && t.Tree != nil {
+			root = t.Tree.Root
+		}
 	} else {
-		_, err = texttemplate.New("body").Parse(body)
+		var t *texttemplate.Template
+		if t, err = texttemplate.New("body").Parse(body); err == nil && t.Tree != nil {
+			root = t.Tree.Root
+		}
+	}
+	if err == nil {
+		err = checkNodes(root, 0)
 	}
 	if err != nil {
 		return &RenderError{Part: "body", Err: err}

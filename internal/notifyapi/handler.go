@@ -39,6 +39,8 @@ type Config struct {
 	Log         *slog.Logger
 	ServiceKey  string
 	CORSOrigins []string
+	// MetricsToken admits /metrics scrapes from other hosts (METRICS_TOKEN).
+	MetricsToken string
 	// Users authenticates the JWT routes (devices, preferences).
 	Users Authenticator
 	// Started is when the service started, for the uptime in /health.
@@ -69,11 +71,12 @@ func New(cfg Config) *API {
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", a.health)
-	mux.Handle("GET /metrics", a.Metrics.Handler())
+	mux.Handle("GET /metrics", httpx.MetricsGuard(a.MetricsToken, a.Metrics.Handler()))
 	a.Mount(mux)
 
 	var h http.Handler = mux
 	h = httpx.CORS(a.CORSOrigins, "Content-Type, Authorization, X-Service-Key", h)
+	h = httpx.KnownMethods(h)
 	h = httpx.Logging(a.Log, nil, h)
 	return httpx.RequestID(h)
 }

@@ -39,7 +39,7 @@ func (m *memKeys) WithKeyLock(_ context.Context, fn func() error) error {
 	return fn()
 }
 
-func newIssuer(t *testing.T, store KeyStore, now func() time.Time) *Issuer {
+func newIssuer(t testing.TB, store KeyStore, now func() time.Time) *Issuer {
 	t.Helper()
 	ring, err := kek.NewRing(make([]byte, 32))
 	if err != nil {

@@ -155,6 +155,8 @@ func RunAuth(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"LegacyRefresh", testLegacyRefresh},
 		{"LegacyLinks", testLegacyLinks},
 		{"PersonalSpace", testPersonalSpace},
+		{"RightPasswordAfterLock", testRightPasswordAfterLock},
+		{"ChangePasswordCountsTowardLockout", testChangePasswordCountsTowardLockout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend(t)) })

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# fuzz.sh — run every Go fuzz target for a short, fixed time (CI: at most
+# 2 minutes in total). A crasher is written to the package's
+# testdata/fuzz/<Target>/ and fails the run: commit it as a regression
+# seed and fix the code.
+#
+#   scripts/fuzz.sh               each target FUZZ_TIME (default 10s)
+#   FUZZ_TIME=2m scripts/fuzz.sh  longer, for a local hunt
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+FUZZ_TIME=${FUZZ_TIME:-10s}
+targets=(
+  "./internal/httpx FuzzDecodeJSON"
+  "./internal/token FuzzVerify"
+  "./internal/auth FuzzEmail"
+  "./internal/auth FuzzCallback"
+  "./internal/notify FuzzRender"
+  "./internal/vault FuzzUnwrap"
+)
+t0=$SECONDS
+for entry in "${targets[@]}"; do
+  read -r pkg name <<<"$entry"
+  echo "fuzz $name ($pkg) for $FUZZ_TIME"
+  # -parallel 2: the machine's two cores; the seed corpus in testdata/fuzz
+  # and the f.Add seeds run first.
+  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" -parallel 2 "$pkg"
+done
+echo "fuzzing passed in $((SECONDS - t0))s"

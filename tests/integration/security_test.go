@@ -1,0 +1,75 @@
+//go:build integration
+
+package integration
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mana/mana/internal/randid"
+)
+
+// TestMadeUpMethodsCreateNoSeries (audit F1): 50 requests with invented
+// methods are refused with 405 and add at most one series (method "other")
+// to the request counter, not one per method.
+// Negative control: labelling with r.Method in observeHTTP again makes the
+// series count grow by 50.
+func TestMadeUpMethodsCreateNoSeries(t *testing.T) {
+	series := func() int {
+		r := do(t, http.MethodGet, authURL+"/metrics", nil)
+		expectStatus(t, r, http.StatusOK)
+		return strings.Count(string(r.Body), "mana_auth_http_requests_total{")
+	}
+	series() // the scrape itself is counted once it has answered
+	before := series()
+	for i := 0; i < 50; i++ {
+		req, err := http.NewRequest(fmt.Sprintf("M%d%s", i, randid.ID(8)), authURL+"/api/v1/auth/login", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("made-up method %s: %d, want 405", req.Method, resp.StatusCode)
+		}
+	}
+	if after := series(); after > before+1 {
+		t.Fatalf("request series %d → %d after 50 made-up methods; want at most one more", before, after)
+	}
+}
+
+// TestResetTokenNotLogged (audit F2): opening a reset link leaves no trace
+// of its token in the access log (the route's pattern is logged instead).
+// Negative control: logging r.URL.Path again puts the token in auth.log.
+func TestResetTokenNotLogged(t *testing.T) {
+	dir := os.Getenv("MANA_STACK_DIR")
+	if dir == "" {
+		t.Fatal("MANA_STACK_DIR is not set: run through scripts/run-integration-tests.sh")
+	}
+	u := verifiedUser(t, "log-redaction")
+	link := requestReset(t, u.Email, "http://localhost:5173/reset")
+	tok := tokenOf(t, link)
+	followReset(t, link)
+	logFile := filepath.Join(dir, "logs", "auth.log")
+	var seen bool
+	eventually(t, 10*time.Second, "the reset request in the access log", func() bool {
+		data, err := os.ReadFile(logFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), tok) {
+			t.Fatalf("the reset token is in %s", logFile)
+		}
+		seen = regexp.MustCompile(`"path":"/api/auth/reset-password/\{token\}"`).Match(data)
+		return seen
+	})
+}
