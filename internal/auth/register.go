@@ -21,10 +21,10 @@ type RegisterInput struct {
 // same transaction. A taken email answers like a new one (no enumeration),
 // with a fresh fake user, and writes and sends nothing.
 func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (User, error) {
-	email := CanonicalEmail(in.Email)
-	if err := validateEmail(email); err != nil {
+	if err := validateNewEmail(in.Email); err != nil {
 		return User{}, err
 	}
+	email := CanonicalEmail(in.Email)
 	if err := s.checkNewPassword(in.Password, email); err != nil {
 		return User{}, err
 	}

@@ -31,6 +31,75 @@ func validateEmail(email string) error {
 	return nil
 }
 
+// validateNewEmail is the stricter rule for an address a new account is
+// created with (existing accounts keep signing in with what they have;
+// audit F13): ASCII only (so no case folding like the Kelvin sign "K" → "k"
+// and no lookalikes), a local part of RFC 5322 atoms without quotes or
+// backticks, and a DNS name with a dot — no IP literals, no "localhost".
+// raw is the address as given: the ASCII check must see it before any
+// case folding.
+func validateNewEmail(raw string) error {
+	trimmed := strings.TrimSpace(raw)
+	for _, r := range trimmed {
+		if r > 0x7e {
+			return invalid("Invalid email address")
+		}
+	}
+	email := strings.ToLower(trimmed)
+	if err := validateEmail(email); err != nil {
+		return err
+	}
+	local, domain, _ := strings.Cut(email, "@")
+	if !asciiAtoms(local) || !dnsName(domain) {
+		return invalid("Invalid email address")
+	}
+	return nil
+}
+
+// asciiAtoms: dot-separated non-empty runs of a-z, 0-9 and !#$%&*+/=?^_{|}~-.
+func asciiAtoms(s string) bool {
+	for _, atom := range strings.Split(s, ".") {
+		if atom == "" {
+			return false
+		}
+		for _, r := range atom {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&*+/=?^_{|}~-", r)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// dnsName: at least two labels of a-z, 0-9 and inner hyphens, at most 63
+// characters each, the last alphabetic (a TLD, or punycode "xn--…").
+func dnsName(s string) bool {
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	tld := labels[len(labels)-1]
+	if strings.HasPrefix(tld, "xn--") {
+		return true
+	}
+	for _, r := range tld {
+		if r < 'a' || r > 'z' {
+			return false
+		}
+	}
+	return len(tld) >= 2
+}
+
 // CallbackPolicy decides where verification links may send the browser:
 // relative paths and the allowed origins only (no open redirect).
 type CallbackPolicy struct {

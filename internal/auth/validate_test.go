@@ -80,3 +80,26 @@ func TestValidateEmail(t *testing.T) {
 		t.Error("CanonicalEmail does not trim and lower-case")
 	}
 }
+
+// TestNewEmailSyntax (audit F13): addresses a new account may not be
+// created with, and ordinary ones that pass. Existing accounts keep the
+// lenient rule (validateEmail).
+// Negative control: Register calling validateEmail instead accepts every
+// "refused" row.
+func TestNewEmailSyntax(t *testing.T) {
+	for _, e := range []string{"a@[127.0.0.1]", "a@localhost", "a`b@x.io", "\"q\"@x.io", "a\u00a0b@x.io", "\u212aate@x.io",
+		"a..b@x.io", ".a@x.io", "a@x", "a@-x.io", "a@x.i", "a@x.123", "ü@x.io", "a'b@x.io"} {
+		if validateNewEmail(e) == nil {
+			t.Errorf("refused for a new account, but accepted: %q", e)
+		}
+	}
+	for _, e := range []string{"alice@example.com", " Bob.Mixed+tag@Sub.Example.ORG ", "x_y-z@a-b.co", "a@xn--bcher-kva.example"} {
+		if err := validateNewEmail(e); err != nil {
+			t.Errorf("%q: %v", e, err)
+		}
+	}
+	// The lenient rule still lets existing users sign in with such addresses.
+	if validateEmail("a@localhost") != nil {
+		t.Error("the rule for existing accounts became strict too")
+	}
+}

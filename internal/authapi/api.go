@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +32,10 @@ type API struct {
 	omitHealth     bool
 	cookies        cookies
 	origins        trustedOrigins
-	logins         *prometheus.CounterVec
+	// untrustedXFF warns once that X-Forwarded-For comes from a peer that
+	// is not a trusted proxy (audit I9).
+	untrustedXFF sync.Once
+	logins       *prometheus.CounterVec
 }
 
 // Config wires the API.
@@ -106,6 +110,12 @@ func (a *API) Routes(mux *http.ServeMux) {
 }
 
 func (a *API) client(r *http.Request) auth.Client {
+	if r.Header.Get("X-Forwarded-For") != "" && !httpx.FromTrustedProxy(r, a.trustedProxies) {
+		a.untrustedXFF.Do(func() {
+			a.log.Warn("X-Forwarded-For arrives from a peer that is not a trusted proxy: it is ignored, so every client "+
+				"behind that proxy shares one rate-limit bucket; list the proxy in MANA_TRUSTED_PROXIES", "peer", r.RemoteAddr)
+		})
+	}
 	ua := r.UserAgent()
 	if len(ua) > 512 {
 		ua = ua[:512]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -259,4 +260,36 @@ func TestRateLimitAuditFailsClosed(t *testing.T) {
 	if r.Header.Get("Retry-After") != "30" {
 		t.Fatalf("Retry-After %q, want 29.5 s rounded up to 30", r.Header.Get("Retry-After"))
 	}
+}
+
+// TestUntrustedForwardedForWarnsOnce (audit I9): X-Forwarded-For from a peer
+// that is not a trusted proxy is ignored, and the operator is told once.
+// Negative control: without the warning in client() the log stays silent.
+func TestUntrustedForwardedForWarnsOnce(t *testing.T) {
+	var logs lockedLog
+	s := newTestServer(t, testOptions{LogTo: &logs})
+	for range 3 {
+		s.do(t, req{method: "POST", path: "/api/v1/auth/login", header: http.Header{"X-Forwarded-For": {"198.51.100.7"}},
+			body: map[string]string{"email": "nobody@example.com", "password": "Wrong-Passw0rd-1"}})
+	}
+	if n := strings.Count(logs.String(), "not a trusted proxy"); n != 1 {
+		t.Fatalf("warnings = %d, want 1:\n%s", n, logs.String())
+	}
+}
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -51,6 +51,8 @@ type testOptions struct {
 	Rules ratelimit.Rules
 	// MaxDailySignups is MAX_DAILY_SIGNUPS (0 = unlimited).
 	MaxDailySignups int
+	// LogTo receives the server's log (default: discarded).
+	LogTo io.Writer
 }
 
 // allowedOrigin is an app origin besides BaseURL that callbacks may name
@@ -87,7 +89,10 @@ func newTestServer(t *testing.T, opts testOptions) *testServer {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if opts.LogTo == nil {
+		opts.LogTo = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(opts.LogTo, nil))
 
 	file := filepath.Join(t.TempDir(), "mana.db")
 	if err := copyFile(migratedTemplate(t), file); err != nil {

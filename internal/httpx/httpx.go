@@ -254,6 +254,16 @@ func CORS(origins []string, headers string, next http.Handler) http.Handler {
 	})
 }
 
+// FromTrustedProxy reports whether the socket peer is one of the trusted proxies.
+func FromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && isTrusted(addr.Unmap(), trusted)
+}
+
 // ClientIP returns the socket peer, or the right-most untrusted address of
 // X-Forwarded-For when the peer is one of the trusted proxies (DESIGN.md §5.9).
 func ClientIP(r *http.Request, trusted []netip.Prefix) string {

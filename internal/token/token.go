@@ -278,9 +278,12 @@ func (i *Issuer) verify(ctx context.Context, tok string, ignoreExpiry bool) (Cla
 	if len(parts) != 3 {
 		return Claims{}, nil, ErrMalformed
 	}
-	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
-	pb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
-	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	// Strict: a token has one encoding, so its string is not malleable
+	// (unused low bits of the last character must be zero; audit I1, JWT-14).
+	strict := base64.RawURLEncoding.Strict()
+	hb, err1 := strict.DecodeString(parts[0])
+	pb, err2 := strict.DecodeString(parts[1])
+	sig, err3 := strict.DecodeString(parts[2])
 	if err1 != nil || err2 != nil || err3 != nil {
 		return Claims{}, nil, ErrMalformed
 	}

@@ -190,3 +190,26 @@ func forgeUnknownKid(t *testing.T) string {
 	p, _ := json.Marshal(map[string]any{"sub": "u"})
 	return b64(h) + "." + b64(p) + "." + b64(make([]byte, 64))
 }
+
+// TestStrictEncoding (audit I1): a token whose last signature character has
+// its unused low bits flipped is another string for the same bytes; it is
+// refused, so a token string has one form.
+// Negative control: decoding with the lenient RawURLEncoding accepts it.
+func TestStrictEncoding(t *testing.T) {
+	iss := newIssuer(t, &memKeys{}, nil)
+	tok, _, err := iss.Mint(Claims{Sub: "u1", Email: "a@b.io", Role: "user", Sid: "s1", Tier: "public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	// An Ed25519 signature is 64 bytes: 86 characters, the last holding 4
+	// bits and 2 unused ones.
+	twin := tok[:len(tok)-1] + string(alphabet[last^1])
+	if _, _, err := iss.Verify(context.Background(), twin); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a re-encoded token: %v, want ErrMalformed", err)
+	}
+	if _, _, err := iss.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("the token itself: %v", err)
+	}
+}

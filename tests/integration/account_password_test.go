@@ -231,8 +231,8 @@ func TestPasswordPolicyAtRegister(t *testing.T) {
 		t.Fatalf("password = local part: want WEAK_PASSWORD about the email, got %s", r)
 	}
 
-	// 128 two-byte code points: allowed and not truncated (127 of them do not log in).
-	long := strings.Repeat("ü", 128)
+	// 128 code points (255 bytes): allowed and not truncated (the first 127 do not log in).
+	long := strings.Repeat("ü", 127) + "x"
 	email = uniqueEmail("policy-long")
 	r = postJSON(t, authURL+"/api/v1/auth/register", map[string]any{"email": email, "password": long})
 	expectStatus(t, r, http.StatusOK)

@@ -9,9 +9,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -93,12 +95,31 @@ func (s *Sender) Send(ctx context.Context, r Request) (int, error) {
 	req.Header.Set(SignatureHeader, Sign(s.Secret, r.Body))
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("webhook %s %s: %w", method, r.URL, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = Redact(r.URL) // the transport error repeats the URL
+		}
+		return 0, fmt.Errorf("webhook %s %s: %w", method, Redact(r.URL), err)
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512)) // for the error message only
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, fmt.Errorf("webhook %s %s answered %d: %q", method, r.URL, resp.StatusCode, snippet)
+		return resp.StatusCode, fmt.Errorf("webhook %s %s answered %d: %q", method, Redact(r.URL), resp.StatusCode, snippet)
 	}
 	return resp.StatusCode, nil
+}
+
+// Redact is a webhook URL as errors and logs may show it: scheme and host
+// only. Receivers put secrets in the path, query and user info (a Slack
+// hook's path is its key; audit I6).
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(unparsable URL)"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		out += "/…"
+	}
+	return out
 }

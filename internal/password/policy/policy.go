@@ -87,10 +87,67 @@ func (p *Policy) Check(pw, email string) error {
 	if _, ok := p.common[lower]; ok {
 		return &Violation{Reason: "Password is too common: it appears in lists of frequently used passwords"}
 	}
+	if reason := p.trivial(lower); reason != "" {
+		return &Violation{Reason: reason}
+	}
 	email = strings.ToLower(strings.TrimSpace(email))
 	local, _, _ := strings.Cut(email, "@")
 	if email != "" && (lower == email || lower == local) {
 		return &Violation{Reason: "Password must not be your email address or its local part"}
 	}
 	return nil
+}
+
+// sequences are runs a person types without thinking: the alphabet, the
+// digits (wrapping 9→0), and the keyboard rows joined (QWERTY and QWERTZ).
+var sequences = []string{
+	"abcdefghijklmnopqrstuvwxyz",
+	"01234567890",
+	"qwertyuiopasdfghjklzxcvbnm",
+	"qwertzuiopasdfghjklyxcvbnm",
+	"1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+}
+
+// trivial refuses what the blocklist misses because it is long: a short
+// unit or a common password repeated ("abcabcabcabc", "passwordpassword"),
+// and a walk along a sequence, either way, with at most one break
+// ("1234567890123456", "qwertyuiopasdfgh"); audit F12, PW-08.
+func (p *Policy) trivial(lower string) string {
+	r := []rune(lower)
+	n := len(r)
+	for unit := 1; unit <= n/2; unit++ {
+		if n%unit != 0 {
+			continue
+		}
+		u := string(r[:unit])
+		if strings.Repeat(u, n/unit) != lower {
+			continue
+		}
+		if _, common := p.common[u]; unit <= 4 || common {
+			return "Password is a repetition: choose something less predictable"
+		}
+	}
+	breaks := 0
+	for i := 1; i < n; i++ {
+		if !step(r[i-1], r[i]) {
+			breaks++
+		}
+	}
+	if n > 1 && breaks <= 1 {
+		return "Password is a keyboard or alphabet sequence: choose something less predictable"
+	}
+	return ""
+}
+
+// step reports whether b follows a, or a follows b, in one of the sequences.
+func step(a, b rune) bool {
+	for _, s := range sequences {
+		rs := []rune(s)
+		for i := 1; i < len(rs); i++ {
+			if (rs[i-1] == a && rs[i] == b) || (rs[i-1] == b && rs[i] == a) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -36,9 +36,9 @@ func TestCheck(t *testing.T) {
 	}{
 		{"short", "a@b.example", "too short"},
 		{"abe\u0301defg", "a@b.example", "too short"}, // 8 code points typed, 7 after NFKC (é composed)
-		{"ﬁﬁﬁﬁ", "a@b.example", ""},                   // 4 ligatures → 8 code points "fifififi"
+		{"ﬁxﬁyﬁz", "a@b.example", ""},                 // 6 typed, 3 ligatures → 9 code points "fixfiyfiz"
 		{strings.Repeat("x", 128) + "y", "a@b.example", "too long"},
-		{strings.Repeat("ü", 128), "a@b.example", ""}, // 128 code points, 256 bytes: allowed, not truncated
+		{strings.Repeat("ü", 127) + "x", "a@b.example", ""}, // 128 code points, 255 bytes: allowed, not truncated
 		{"password", "a@b.example", "too common"},
 		{"PassWord1", "a@b.example", "too common"},
 		{"iloveyou", "a@b.example", "too common"},
@@ -91,6 +91,27 @@ func BenchmarkNew(b *testing.B) {
 	for b.Loop() {
 		if _, err := New(8); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestTrivialLongPasswords (audit F12): long passwords the blocklist misses
+// because they are repetitions or sequences; and long ordinary ones pass.
+// Negative control: trivial returning "" accepts every "refused" row.
+func TestTrivialLongPasswords(t *testing.T) {
+	p, err := New(DefaultMinLength)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pw := range []string{"passwordpassword", "1234567890123456", "qwertyuiopasdfgh", "abcabcabcabc", "aaaaaaaaaaaa",
+		"zyxwvutsrqponmlk", "9876543210987654", "qwertzuiopasdfgh", "1qaz2wsx3edc4rfv"} {
+		if err := p.Check(pw, "someone@example.com"); err == nil {
+			t.Errorf("%q accepted", pw)
+		}
+	}
+	for _, pw := range []string{"correct horse battery staple", "plum-otter-kazu", "Tr0ub4dor&3xyz", "Handler-Test-Passw0rd-1"} {
+		if err := p.Check(pw, "someone@example.com"); err != nil {
+			t.Errorf("%q refused: %v", pw, err)
 		}
 	}
 }
