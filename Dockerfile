@@ -1,7 +1,8 @@
 # Mana Auth: one static binary, `mana`, in a minimal non-root image.
 #   docker build -t mana .
-#   docker run -p 3001:3001 -v mana-data:/data mana          # all-in-one, SQLite in /data
-#   docker run -p 3001:3001 -e DATABASE_URL=... -e MANA_AUTH_KEK=... mana serve auth
+#   docker run -p 3001:3001 -e DATABASE_URL=... -e MANA_AUTH_KEK=... (see README "Docker") mana
+# Production mode by default: it refuses to start without the production settings.
+# Development: -e NODE_ENV=development -e HOST=0.0.0.0 -v mana-data:/data (SQLite in /data).
 # Not exercised in CI (our machines have no Docker engine); see deploy/compose.yaml.
 
 FROM golang:1.26-bookworm AS build
@@ -18,7 +19,7 @@ COPY --from=build /out/mana /mana
 # The data directory of `mana serve` without DATABASE_URL (SQLite, captured mail).
 COPY --from=build --chown=nonroot:nonroot /out/data /data
 USER nonroot:nonroot
-ENV PORT=3001 MANA_DATA_DIR=/data
+ENV NODE_ENV=production PORT=3001 MANA_DATA_DIR=/data
 VOLUME /data
 EXPOSE 3001
 # No shell or curl in this image: the binary probes its own /health on $PORT.

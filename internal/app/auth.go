@@ -1,17 +1,11 @@
 package app
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,8 +115,8 @@ func rollbackWindow(ctx context.Context, st auth.Store) (bool, error) {
 const betterAuthSecretFile = "better-auth-secret"
 
 // betterAuthSecret is BETTER_AUTH_SECRET, or in development (where it may
-// be unset) a random one generated once and kept in the data directory, so
-// sessions survive a restart.
+// be unset) one generated once and kept in the data directory, so sessions
+// survive a restart.
 func betterAuthSecret(log *slog.Logger, cfg config.Auth) (string, error) {
 	if cfg.BetterAuthSecret != "" {
 		return cfg.BetterAuthSecret, nil
@@ -130,27 +124,21 @@ func betterAuthSecret(log *slog.Logger, cfg config.Auth) (string, error) {
 	if cfg.Production {
 		return "", errors.New("BETTER_AUTH_SECRET is required in production")
 	}
-	path := filepath.Join(cfg.DataDir, betterAuthSecretFile)
-	data, err := os.ReadFile(path)
-	if err == nil && len(bytes.TrimSpace(data)) > 0 {
-		return string(bytes.TrimSpace(data)), nil
+	return devSecret(log, cfg.DataDir, betterAuthSecretFile, "BETTER_AUTH_SECRET")
+}
+
+// serviceKeyFile keeps the generated development service key.
+const serviceKeyFile = "service-key"
+
+// serviceKey is the configured service key, or in development, instead of
+// the documented default, one generated per data directory (audit F7): a
+// development instance reachable from elsewhere must not accept a key
+// printed in the docs.
+func serviceKey(log *slog.Logger, key, dataDir string, production bool) (string, error) {
+	if key != config.DefaultServiceKey || production {
+		return key, nil
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate BETTER_AUTH_SECRET: %w", err)
-	}
-	secret := base64.StdEncoding.EncodeToString(b[:])
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return "", fmt.Errorf("create %s: %w", cfg.DataDir, err)
-	}
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	log.Warn("BETTER_AUTH_SECRET is not set: generated one for development", "file", path)
-	return secret, nil
+	return devSecret(log, dataDir, serviceKeyFile, "the service key (MANA_SERVICE_KEY / SERVICE_KEY)")
 }
 
 // rateLimiter builds the per-client limiter of mana-auth: shared counters in

@@ -54,6 +54,12 @@ func ServeAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	if cfg.Notify.ServiceKey, err = serviceKey(log, cfg.Notify.ServiceKey, cfg.DataDir, cfg.Auth.Production); err != nil {
+		return err
+	}
+	if cfg.Auth.ServiceKey, err = serviceKey(log, cfg.Auth.ServiceKey, cfg.DataDir, cfg.Auth.Production); err != nil {
+		return err
+	}
 	// One River client works every queue. Workers are registered once the
 	// client exists (the stores insert their jobs through it); River reads
 	// the bundle when it starts.
@@ -104,7 +110,7 @@ func ServeAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 			RateLimitsOff: cfg.Auth.RateLimits == "off",
 		}),
 	}
-	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Auth.Port), handler, func() {
+	return httpx.Serve(ctx, log, config.ListenAddr(cfg.Auth.Host, cfg.Auth.Port, cfg.Auth.Production), handler, func() {
 		log.Info("mana ready", "startup_ms", time.Since(started).Milliseconds())
 		stderr(block.String())
 	})
@@ -156,7 +162,8 @@ func allRoutes(log *slog.Logger, cfg config.Serve, a authPart, n notifyPart, cap
 		httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"status": "ok", "service": "mana"})
 	})
 	if capture != nil && !cfg.Auth.Production {
-		mux.Handle("GET /dev/mail", capture.Handler(log))
+		// Captured mail holds every verification and reset link: loopback only.
+		mux.Handle("GET /dev/mail", httpx.LoopbackOnly(capture.Handler(log)))
 	}
 	origins := unionOrigins(cfg.Auth.CORSOrigins, cfg.Auth.TrustedOrigins, cfg.Notify.CORSOrigins)
 	return httpx.RequestID(httpx.Logging(log, observeHTTP(n.metrics.Registry(), "mana"),
@@ -170,6 +177,9 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 	cfg, err := config.LoadAuth(look)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.ServiceKey, err = serviceKey(log, cfg.ServiceKey, cfg.DataDir, cfg.Production); err != nil {
+		return err
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &outbox.Worker{NotifyURL: cfg.NotifyURL, ServiceKey: cfg.ServiceKey,
@@ -199,7 +209,7 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 	if err := be.jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job client: %w", err)
 	}
-	serveErr := httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), handler, nil)
+	serveErr := httpx.Serve(ctx, log, config.ListenAddr(cfg.Host, cfg.Port, cfg.Production), handler, nil)
 	return errors.Join(serveErr, stopJobs(ctx, log, be.jobs))
 }
 
@@ -211,6 +221,9 @@ func ServeNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 	cfg, err := config.LoadNotify(look)
 	if err != nil {
 		return fmt.Errorf("mana-notify configuration: %w", err)
+	}
+	if cfg.ServiceKey, err = serviceKey(log, cfg.ServiceKey, cfg.DataDir, cfg.Production); err != nil {
+		return err
 	}
 	smtp, err := newSMTP(cfg)
 	if err != nil {
@@ -245,7 +258,7 @@ func ServeNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 	log.Info("mana-notify starting", "port", cfg.Port, "smtp_host", cfg.SMTPHost, "smtp_port", cfg.SMTPPort,
 		"smtp_tls", smtp.TLSMode().String(), "smtp_auth", cfg.SMTPUser != "", "email_retry_base", cfg.EmailRetryBase.String(),
 		"expo_push_url", cfg.ExpoPushURL)
-	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), n.api.Handler(), func() {
+	return httpx.Serve(ctx, log, config.ListenAddr(cfg.Host, cfg.Port, cfg.Production), n.api.Handler(), func() {
 		log.Info("mana-notify ready", "startup_ms", time.Since(started).Milliseconds())
 	})
 }

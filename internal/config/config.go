@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -70,12 +71,20 @@ type Auth struct {
 	// MetricsToken admits /metrics scrapes from other hosts (METRICS_TOKEN);
 	// loopback peers need none.
 	MetricsToken string
+	// Host is the address to listen on (HOST); "" is every interface in
+	// production and 127.0.0.1 otherwise.
+	Host string
 }
 
 // Notify is mana-notify's configuration.
 type Notify struct {
 	// MetricsToken admits /metrics scrapes from other hosts (METRICS_TOKEN).
-	MetricsToken    string
+	MetricsToken string
+	// Host is the address to listen on (HOST; see Auth.Host).
+	Host string
+	// DataDir is MANA_DATA_DIR (absolute): where development keeps a
+	// generated service key.
+	DataDir         string
 	Port            int
 	DatabaseURL     string
 	ServiceKey      string
@@ -285,6 +294,7 @@ func LoadAuth(look Lookup) (Auth, error) {
 	}
 	c.TrustedOrigins = r.origins("BETTER_AUTH_TRUSTED_ORIGINS", "")
 	c.MetricsToken = r.secret("METRICS_TOKEN")
+	c.Host = r.str("HOST", "")
 	c.DataDir = r.dataDir()
 
 	kek := r.secret("MANA_AUTH_KEK")
@@ -371,6 +381,8 @@ func LoadNotify(look Lookup) (Notify, error) {
 	c.DatabaseURL = r.dbURL("DATABASE_URL", "postgresql://mana:mana@localhost:5432/mana_notify", c.Production)
 	c.ServiceKey = r.str("SERVICE_KEY", DefaultServiceKey)
 	c.MetricsToken = r.secret("METRICS_TOKEN")
+	c.Host = r.str("HOST", "")
+	c.DataDir = r.dataDir()
 	if c.Production && c.ServiceKey == DefaultServiceKey {
 		r.fail("SERVICE_KEY", "must be set to a secret value in production (the development default is refused)")
 	}
@@ -394,4 +406,17 @@ func LoadNotify(look Lookup) (Notify, error) {
 	c.WebhookRetryBase = r.duration("NOTIFY_WEBHOOK_RETRY_BASE", 3*time.Second)
 	c.JWKSRefetchInterval = r.duration("NOTIFY_JWKS_REFETCH_INTERVAL", 10*time.Second)
 	return c, r.err()
+}
+
+// ListenAddr is where a service listens: HOST when set, every interface in
+// production, and loopback only otherwise (a development instance with its
+// generated secrets and captured mail must not face the network unasked).
+func ListenAddr(host string, port int, production bool) string {
+	switch {
+	case host != "":
+		return net.JoinHostPort(host, strconv.Itoa(port))
+	case production:
+		return fmt.Sprintf(":%d", port)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }

@@ -145,3 +145,23 @@ func TestProbePort(t *testing.T) {
 		}
 	}
 }
+
+// TestListenAddr (audit F7): development listens on loopback unless HOST
+// says otherwise; production on every interface.
+// Negative control: returning ":port" for development fails the first row.
+func TestListenAddr(t *testing.T) {
+	for _, c := range []struct {
+		host       string
+		production bool
+		want       string
+	}{
+		{"", false, "127.0.0.1:3001"},
+		{"", true, ":3001"},
+		{"0.0.0.0", false, "0.0.0.0:3001"},
+		{"::1", true, "[::1]:3001"},
+	} {
+		if got := ListenAddr(c.host, 3001, c.production); got != c.want {
+			t.Errorf("ListenAddr(%q, production %v) = %q, want %q", c.host, c.production, got, c.want)
+		}
+	}
+}

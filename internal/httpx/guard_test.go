@@ -71,3 +71,19 @@ func TestKnownMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopbackOnly (audit F7): /dev/mail's guard serves loopback peers only.
+// Negative control: LoopbackOnly calling next for every peer fails the
+// foreign row.
+func TestLoopbackOnly(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	for peer, want := range map[string]int{"127.0.0.1:1": 200, "[::1]:1": 200, "192.0.2.5:1": 403} {
+		r := httptest.NewRequest("GET", "/dev/mail", nil)
+		r.RemoteAddr = peer
+		w := httptest.NewRecorder()
+		LoopbackOnly(ok).ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("%s: %d, want %d", peer, w.Code, want)
+		}
+	}
+}

@@ -209,6 +209,18 @@ func MetricsGuard(token string, next http.Handler) http.Handler {
 	})
 }
 
+// LoopbackOnly serves loopback peers only (the socket address); others get 403.
+func LoopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !peerIsLoopback(r) {
+			WriteJSON(w, r, http.StatusForbidden, map[string]any{"statusCode": 403, "code": "FORBIDDEN",
+				"message": "served to loopback peers only"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func peerIsLoopback(r *http.Request) bool {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

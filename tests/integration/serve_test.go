@@ -104,8 +104,15 @@ func freePort(t *testing.T) int {
 // /health answers 200.
 func startServe(t *testing.T, env ...string) *serveProc {
 	t.Helper()
-	cmd := exec.Command(manaBinary(t), "serve")
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	return startServeArgs(t, []string{"serve"}, append([]string{"PATH=" + os.Getenv("PATH")}, env...)...)
+}
+
+// startServeArgs runs the binary with args and exactly env, and returns once
+// /health answers 200 on the env's PORT.
+func startServeArgs(t *testing.T, args []string, env ...string) *serveProc {
+	t.Helper()
+	cmd := exec.Command(manaBinary(t), args...)
+	cmd.Env = env
 	p := &serveProc{cmd: cmd, logs: &lockedBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	for _, e := range env {
