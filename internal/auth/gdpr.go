@@ -81,5 +81,11 @@ func (s *Service) DeleteAccount(ctx context.Context, p Principal) (Deletion, err
 	if err != nil {
 		return Deletion{}, unavailable("delete account", err)
 	}
+	if d.NotifyElsewhere {
+		// Not silent: notify keeps its own database here, and its rows of
+		// this user must be removed there (docs/security.md, F6).
+		s.log.WarnContext(ctx, "account deleted; notify's tables are in another database: delete the user's devices, preferences and notifications there",
+			"user_id", p.Claims.Sub)
+	}
 	return d, nil
 }

@@ -217,6 +217,10 @@ type EventRecord struct {
 type DeletedCounts struct {
 	Sessions int
 	Accounts int
+	// NotifyElsewhere: notify's tables are not in this database, so its
+	// rows of the user (devices, preferences, notifications) were not
+	// deleted here.
+	NotifyElsewhere bool
 }
 
 // AccountTx holds the account-lifecycle operations (reset, change, sessions,

@@ -84,7 +84,7 @@ func personalTables(t testing.TB, needles []string, except map[string]string) ma
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rows, err := db.Query(ctx, `SELECT table_schema, table_name FROM information_schema.tables
-		WHERE table_schema IN ('auth', 'river') AND table_type = 'BASE TABLE' ORDER BY 1, 2`)
+		WHERE table_schema IN ('auth', 'river', 'notify') AND table_type = 'BASE TABLE' ORDER BY 1, 2`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,11 +142,21 @@ func TestAccountDeletionLeavesNoPersonalData(t *testing.T) {
 	execSQL(t, `INSERT INTO auth.members (id, organization_id, user_id, role) VALUES ($1, $2, $3, 'owner')`, "mem-"+u.ID, "org-"+u.ID, u.ID)
 	execSQL(t, `INSERT INTO auth.verification (id, identifier, value, expires_at) VALUES ($1, 'reset-password:legacy', $2, now() + interval '1 hour')`, "ver-"+u.ID, u.ID)
 	execSQL(t, `INSERT INTO auth.two_factor_auth (id, user_id, enabled) VALUES ($1, $2, true)`, "2fa-"+u.ID, u.ID)
+	// notify's rows of the user: a push device, preferences (written through
+	// notify's API in real life), and the mails notify stored (the
+	// verification and reset mails, handed over by the outbox).
+	execSQL(t, `INSERT INTO notify.devices (user_id, push_token, platform, device_name) VALUES ($1, $2, 'ios', $3)`,
+		u.ID, "ExponentPushToken["+u.ID+"]", ua)
+	execSQL(t, `INSERT INTO notify.preferences (user_id) VALUES ($1)`, u.ID)
+	eventually(t, 30*time.Second, "the reset mail stored by notify", func() bool {
+		return queryInt(t, `SELECT count(*) FROM notify.notifications WHERE recipient = $1`, u.Email) > 0
+	})
 
 	needles := []string{strings.ToLower(u.Email), u.ID, ua}
 	before := personalTables(t, needles, nil)
 	for _, tb := range []string{"auth.users", "auth.sessions", "auth.accounts", "auth.link_tokens", "auth.login_attempts", "auth.security_events",
-		"auth.encryption_vaults", "auth.encryption_vault_audit", "auth.members", "auth.organizations", "auth.verification", "auth.two_factor_auth", "river.river_job"} {
+		"auth.encryption_vaults", "auth.encryption_vault_audit", "auth.members", "auth.organizations", "auth.verification", "auth.two_factor_auth", "river.river_job",
+		"notify.devices", "notify.preferences", "notify.notifications"} {
 		if before[tb] == 0 {
 			t.Fatalf("setup: %s holds no row of the user, the check would prove nothing (%v)", tb, before)
 		}
@@ -173,7 +183,10 @@ func TestAccountDeletionLeavesNoPersonalData(t *testing.T) {
 	}
 
 	// The deletion mail is the one row that must still name the address, until it is sent.
-	after := personalTables(t, needles, map[string]string{"river.river_job": fmt.Sprintf(`x.kind = 'auth_mail' AND x.args->>'subject' = '%s'`, deletedSubject)})
+	after := personalTables(t, needles, map[string]string{"river.river_job": fmt.Sprintf(`x.kind = 'auth_mail' AND x.args->>'subject' = '%s'`, deletedSubject),
+		"notify.notifications": fmt.Sprintf(`x.subject = '%s'`, deletedSubject),
+		// The deletion mail's idempotency key ("auth-account-deleted-<id>").
+		"notify.idempotency_keys": fmt.Sprintf(`x.notification_id IN (SELECT id FROM notify.notifications WHERE subject = '%s')`, deletedSubject)})
 	for tb, n := range after {
 		if n != 0 && tb != "auth.security_events" {
 			t.Errorf("after deletion %s still holds %d row(s) naming the user (id, email or user agent)", tb, n)

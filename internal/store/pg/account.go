@@ -192,5 +192,30 @@ func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.Del
 			return d, fmt.Errorf("delete account: %s: %w", s.what, err)
 		}
 	}
+	// notify's rows of the user, when notify lives in this database (as
+	// under `mana serve` and the split deployment on one database): push
+	// devices, preferences, and the notifications to the user or the
+	// address (their delivery logs and idempotency keys cascade; a queued
+	// delivery job finds its row gone and is cancelled). Audit F6.
+	var here bool
+	if err := t.tx.QueryRow(ctx, `SELECT to_regclass('notify.notifications') IS NOT NULL`).Scan(&here); err != nil {
+		return d, fmt.Errorf("delete account: look for notify's tables: %w", err)
+	}
+	if !here {
+		d.NotifyElsewhere = true
+		return d, nil
+	}
+	for _, s := range []struct {
+		what, sql string
+		args      []any
+	}{
+		{"notify devices", `DELETE FROM notify.devices WHERE user_id = $1`, id},
+		{"notify preferences", `DELETE FROM notify.preferences WHERE user_id = $1`, id},
+		{"notify notifications", `DELETE FROM notify.notifications WHERE user_id = $1 OR lower(recipient) = $2`, both},
+	} {
+		if _, err := t.tx.Exec(ctx, s.sql, s.args...); err != nil {
+			return d, fmt.Errorf("delete account: %s: %w", s.what, err)
+		}
+	}
 	return d, nil
 }

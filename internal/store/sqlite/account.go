@@ -188,5 +188,26 @@ func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.Del
 			return d, fmt.Errorf("delete account: %s: %w", s.what, err)
 		}
 	}
+	// notify's rows of the user, when notify's tables are in this file (see pg).
+	var here bool
+	if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notify_notifications')`).Scan(&here); err != nil {
+		return d, fmt.Errorf("delete account: look for notify's tables: %w", err)
+	}
+	if !here {
+		d.NotifyElsewhere = true
+		return d, nil
+	}
+	for _, s := range []struct {
+		what, sql string
+		args      []any
+	}{
+		{"notify devices", `DELETE FROM notify_devices WHERE user_id = ?1`, id},
+		{"notify preferences", `DELETE FROM notify_preferences WHERE user_id = ?1`, id},
+		{"notify notifications", `DELETE FROM notify_notifications WHERE user_id = ?1 OR lower(recipient) = ?2`, both},
+	} {
+		if _, err := t.tx.ExecContext(ctx, s.sql, s.args...); err != nil {
+			return d, fmt.Errorf("delete account: %s: %w", s.what, err)
+		}
+	}
 	return d, nil
 }
