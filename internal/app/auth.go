@@ -91,7 +91,7 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 	}
 	api := authapi.New(authapi.Config{Service: svc, Tokens: tokens, Vault: vault.NewService(st.vaults, ring), Log: log,
 		TrustedProxies: cfg.TrustedProxies, BaseURL: cfg.BaseURL, BetterAuthSecret: secret, CookieDomain: cfg.CookieDomain,
-		Production: cfg.Production, TrustedOrigins: append(append([]string{}, cfg.CORSOrigins...), cfg.TrustedOrigins...),
+		Production: cfg.Production, ReauthMaxAge: cfg.ReauthMaxAge, TrustedOrigins: append(append([]string{}, cfg.CORSOrigins...), cfg.TrustedOrigins...),
 		Registry: reg, OmitHealth: omitHealth})
 	return authPart{api: api, service: svc, limiter: limiter, rules: rules, close: closeLimiter}, nil
 }

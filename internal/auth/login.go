@@ -256,16 +256,19 @@ func (s *Service) completeLogin(ctx context.Context, email string, user User, pw
 	if lock != nil {
 		return LoginResult{}, lock
 	}
-	access, claims, err := s.mint(user, sess.ID)
+	access, claims, err := s.mint(user, sess.ID, sess.CreatedAt)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	return LoginResult{User: user, Session: sess, SessionToken: sessionToken, RefreshToken: refresh, AccessToken: access, Claims: claims}, nil
 }
 
-func (s *Service) mint(u User, sessionID string) (string, token.Claims, error) {
+// mint signs an access token of a session; signedInAt (the session's
+// creation) is its auth_time.
+func (s *Service) mint(u User, sessionID string, signedInAt time.Time) (string, token.Claims, error) {
 	// role comes from the stored user (DESIGN.md §5.10), not a constant.
-	tok, claims, err := s.tokens.Mint(token.Claims{Sub: u.ID, Email: u.Email, Role: u.Role, Sid: sessionID, Tier: u.AccessTier})
+	tok, claims, err := s.tokens.Mint(token.Claims{Sub: u.ID, Email: u.Email, Role: u.Role, Sid: sessionID, Tier: u.AccessTier,
+		AuthTime: signedInAt.Unix()})
 	if err != nil {
 		return "", token.Claims{}, fmt.Errorf("mint access token: %w", err)
 	}

@@ -60,6 +60,8 @@ type RefreshRow struct {
 	ExpiresAt        time.Time
 	SessionRevokedAt *time.Time
 	SessionExpiresAt time.Time
+	// SessionCreatedAt is when the session was signed in (auth_time).
+	SessionCreatedAt time.Time
 }
 
 // LinkToken is a one-time link (verification or reset); only its hash is stored.

@@ -31,6 +31,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (Refres
 	next := randid.Secret()
 	var user User
 	var sessionID string
+	var signedInAt time.Time
 	outcome := error(nil)
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		row, err := tx.RefreshTokenForUpdate(ctx, hashToken(refresh))
@@ -66,7 +67,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (Refres
 			return err
 		}
 		user, err = tx.UserByID(ctx, row.UserID)
-		sessionID = row.SessionID
+		sessionID, signedInAt = row.SessionID, row.SessionCreatedAt
 		return err
 	})
 	if err != nil {
@@ -75,7 +76,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (Refres
 	if outcome != nil {
 		return Refreshed{}, outcome
 	}
-	access, claims, err := s.mint(user, sessionID)
+	access, claims, err := s.mint(user, sessionID, signedInAt)
 	if err != nil {
 		return Refreshed{}, err
 	}
@@ -95,7 +96,7 @@ func (s *Service) claimLegacyRefresh(ctx context.Context, tx Tx, refresh string,
 		return RefreshRow{}, err
 	}
 	row := RefreshRow{SessionID: sess.ID, UserID: sess.UserID, ExpiresAt: sess.ExpiresAt,
-		SessionRevokedAt: sess.RevokedAt, SessionExpiresAt: sess.ExpiresAt}
+		SessionRevokedAt: sess.RevokedAt, SessionExpiresAt: sess.ExpiresAt, SessionCreatedAt: sess.CreatedAt}
 	if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
 		return row, nil // refused below; nothing to record
 	}

@@ -19,7 +19,7 @@ func (a *API) accountRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/auth/reset-password", a.resetPassword)
 	// The /api/v1/auth routes the old service served to the session cookie
 	// take a Bearer token or the cookie.
-	mux.Handle("POST /api/v1/auth/change-password", a.requireSession(a.changePassword))
+	mux.Handle("POST /api/v1/auth/change-password", a.requireSession(a.recent(a.changePassword)))
 	mux.Handle("POST /api/v1/auth/logout-all", a.requireSession(a.logoutAll))
 	mux.Handle("POST /api/v1/auth/profile", a.requireSession(a.authProfile))
 	mux.Handle("GET /api/v1/auth/security-events", a.requireSession(a.securityEvents))
@@ -28,8 +28,8 @@ func (a *API) accountRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/me/sessions", a.requireBearer(a.listSessions))
 	mux.Handle("DELETE /api/v1/me/sessions/{id}", a.requireBearer(a.revokeSession))
 	mux.Handle("PATCH /api/v1/me/profile", a.requireBearer(a.meProfile))
-	mux.Handle("GET /api/v1/me/data/export", a.requireBearer(a.exportData))
-	mux.Handle("DELETE /api/v1/me/data", a.requireBearer(a.deleteData))
+	mux.Handle("GET /api/v1/me/data/export", a.requireBearer(a.recent(a.exportData)))
+	mux.Handle("DELETE /api/v1/me/data", a.requireBearer(a.recent(a.deleteData)))
 }
 
 func (a *API) signupStatus(w http.ResponseWriter, r *http.Request) {

@@ -35,6 +35,7 @@ type API struct {
 	// untrustedXFF warns once that X-Forwarded-For comes from a peer that
 	// is not a trusted proxy (audit I9).
 	untrustedXFF sync.Once
+	reauthMaxAge time.Duration
 	logins       *prometheus.CounterVec
 }
 
@@ -56,7 +57,10 @@ type Config struct {
 	// TrustedOrigins may send cookie-authenticated requests, besides
 	// BaseURL's origin: CORS_ORIGINS and BETTER_AUTH_TRUSTED_ORIGINS.
 	TrustedOrigins []string
-	Registry       *prometheus.Registry
+	// ReauthMaxAge gates key release, export, deletion and change-password
+	// on a recent sign-in (MANA_REAUTH_MAX_AGE); 0 is off.
+	ReauthMaxAge time.Duration
+	Registry     *prometheus.Registry
 	// OmitHealth leaves /health, /health/ready and /health/live to the host
 	// (`mana serve` answers them for auth and notify together).
 	OmitHealth bool
@@ -67,6 +71,7 @@ func New(c Config) *API {
 	a := &API{svc: c.Service, tokens: c.Tokens, vault: c.Vault, log: c.Log, trustedProxies: c.TrustedProxies,
 		omitHealth: c.OmitHealth}
 	a.cookies = newCookies(c.BetterAuthSecret, c.BaseURL, c.CookieDomain, c.Production)
+	a.reauthMaxAge = c.ReauthMaxAge
 	a.origins = newTrustedOrigins([]string{c.BaseURL}, c.TrustedOrigins)
 	a.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mana_auth_logins_total", Help: "Login outcomes.",
@@ -397,6 +402,25 @@ func (a *API) withBearer(w http.ResponseWriter, r *http.Request, access string, 
 	case err != nil:
 		a.fail(w, r, r.URL.Path, err)
 	default:
+		next(w, r, p)
+	}
+}
+
+// recent admits a caller whose session was signed in at most ReauthMaxAge
+// ago (the token's auth_time), for what hands out or destroys the most:
+// key release, export, deletion, change-password (audit F18, CRY-10).
+// Off when ReauthMaxAge is 0.
+func (a *API) recent(next func(http.ResponseWriter, *http.Request, auth.Principal)) func(http.ResponseWriter, *http.Request, auth.Principal) {
+	return func(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+		if a.reauthMaxAge > 0 {
+			signedIn := time.Unix(p.Claims.AuthTime, 0)
+			if p.Claims.AuthTime == 0 || a.svc.Now().Sub(signedIn) > a.reauthMaxAge {
+				apiError{status: http.StatusUnauthorized, code: "REAUTH_REQUIRED",
+					message: "Sign in again to do this: the last sign-in is too long ago",
+					extra:   map[string]any{"maxAgeSeconds": int(a.reauthMaxAge / time.Second)}}.write(w, r)
+				return
+			}
+		}
 		next(w, r, p)
 	}
 }

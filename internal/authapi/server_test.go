@@ -53,6 +53,8 @@ type testOptions struct {
 	MaxDailySignups int
 	// LogTo receives the server's log (default: discarded).
 	LogTo io.Writer
+	// ReauthMaxAge is MANA_REAUTH_MAX_AGE (0 = off).
+	ReauthMaxAge time.Duration
 }
 
 // allowedOrigin is an app origin besides BaseURL that callbacks may name
@@ -141,7 +143,8 @@ func newTestServer(t *testing.T, opts testOptions) *testServer {
 		LegacySecret: testSecret, Now: clock.now, Log: log,
 	})
 	api := authapi.New(authapi.Config{Service: svc, Tokens: tokens, Vault: vault.NewService(vaults, ring), Log: log,
-		BaseURL: opts.BaseURL, BetterAuthSecret: testSecret, TrustedOrigins: []string{allowedOrigin}, Registry: prometheus.NewRegistry()})
+		BaseURL: opts.BaseURL, BetterAuthSecret: testSecret, TrustedOrigins: []string{allowedOrigin}, ReauthMaxAge: opts.ReauthMaxAge,
+		Registry: prometheus.NewRegistry()})
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	return &testServer{handler: api.RateLimited(mux, opts.Limiter, opts.Rules), db: db, store: store, vaults: vaults,

@@ -22,9 +22,10 @@ const vaultPrefix = "/api/v1/me/encryption-vault"
 // vaultRoutes registers the encryption-vault endpoints (seed contract §2.5).
 func (a *API) vaultRoutes(mux *http.ServeMux) {
 	mux.Handle("GET "+vaultPrefix+"/status", a.requireBearer(a.vaultStatus))
-	mux.Handle("POST "+vaultPrefix+"/init", a.requireBearer(a.vaultInit))
-	mux.Handle("GET "+vaultPrefix+"/key", a.requireBearer(a.vaultKey))
-	mux.Handle("POST "+vaultPrefix+"/rotate", a.requireBearer(a.vaultRotate))
+	// Releasing the master key needs a recent sign-in when configured.
+	mux.Handle("POST "+vaultPrefix+"/init", a.requireBearer(a.recent(a.vaultInit)))
+	mux.Handle("GET "+vaultPrefix+"/key", a.requireBearer(a.recent(a.vaultKey)))
+	mux.Handle("POST "+vaultPrefix+"/rotate", a.requireBearer(a.recent(a.vaultRotate)))
 	mux.Handle("POST "+vaultPrefix+"/recovery-wrap", a.requireBearer(a.vaultSetRecovery))
 	mux.Handle("DELETE "+vaultPrefix+"/recovery-wrap", a.requireBearer(a.vaultClearRecovery))
 	mux.Handle("POST "+vaultPrefix+"/zero-knowledge", a.requireBearer(a.vaultZeroKnowledge))

@@ -74,6 +74,9 @@ type Auth struct {
 	// Host is the address to listen on (HOST); "" is every interface in
 	// production and 127.0.0.1 otherwise.
 	Host string
+	// ReauthMaxAge: key release, export, deletion and change-password need a
+	// sign-in at most this old (MANA_REAUTH_MAX_AGE); 0 turns it off.
+	ReauthMaxAge time.Duration
 }
 
 // Notify is mana-notify's configuration.
@@ -294,6 +297,7 @@ func LoadAuth(look Lookup) (Auth, error) {
 	}
 	c.TrustedOrigins = r.origins("BETTER_AUTH_TRUSTED_ORIGINS", "")
 	c.MetricsToken = r.secret("METRICS_TOKEN")
+	c.ReauthMaxAge = r.duration("MANA_REAUTH_MAX_AGE", 0)
 	c.Host = r.str("HOST", "")
 	c.DataDir = r.dataDir()
 

@@ -35,6 +35,9 @@ type Claims struct {
 	Iss   string `json:"iss"`
 	Aud   string `json:"aud"`
 	Jti   string `json:"jti"`
+	// AuthTime is when the user last proved who they are for this session
+	// (OIDC auth_time): a sign-in with credentials or a verification link.
+	AuthTime int64 `json:"auth_time,omitempty"`
 }
 
 // StoredKey is one row of auth.jwks.

@@ -330,9 +330,10 @@ func (t *txn) InsertRefreshToken(ctx context.Context, hash []byte, sessionID str
 
 func (t *txn) RefreshTokenForUpdate(ctx context.Context, hash []byte) (auth.RefreshRow, error) {
 	var r auth.RefreshRow
-	err := t.tx.QueryRow(ctx, `SELECT rt.session_id, s.user_id, rt.rotated_at, rt.expires_at, s.revoked_at, s.expires_at
+	err := t.tx.QueryRow(ctx, `SELECT rt.session_id, s.user_id, rt.rotated_at, rt.expires_at, s.revoked_at, s.expires_at, s.created_at
 		FROM auth.refresh_tokens rt JOIN auth.sessions s ON s.id = rt.session_id
-		WHERE rt.token_hash = $1 FOR UPDATE OF rt, s`, hash).Scan(&r.SessionID, &r.UserID, &r.RotatedAt, &r.ExpiresAt, &r.SessionRevokedAt, &r.SessionExpiresAt)
+		WHERE rt.token_hash = $1 FOR UPDATE OF rt, s`, hash).Scan(&r.SessionID, &r.UserID, &r.RotatedAt, &r.ExpiresAt, &r.SessionRevokedAt,
+		&r.SessionExpiresAt, &r.SessionCreatedAt)
 	if err != nil {
 		return auth.RefreshRow{}, fmt.Errorf("refresh token: %w", notFound(err))
 	}

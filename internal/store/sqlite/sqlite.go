@@ -370,10 +370,10 @@ func (t *txn) InsertRefreshToken(ctx context.Context, hash []byte, sessionID str
 // already keeps a concurrent rotation of the same token out.
 func (t *txn) RefreshTokenForUpdate(ctx context.Context, hash []byte) (auth.RefreshRow, error) {
 	var r auth.RefreshRow
-	err := t.tx.QueryRowContext(ctx, `SELECT rt.session_id, s.user_id, rt.rotated_at, rt.expires_at, s.revoked_at, s.expires_at
+	err := t.tx.QueryRowContext(ctx, `SELECT rt.session_id, s.user_id, rt.rotated_at, rt.expires_at, s.revoked_at, s.expires_at, s.created_at
 		FROM auth_refresh_tokens rt JOIN auth_sessions s ON s.id = rt.session_id
 		WHERE rt.token_hash = ?`, hash).Scan(&r.SessionID, &r.UserID, NullTimestamp{T: &r.RotatedAt},
-		Timestamp{T: &r.ExpiresAt}, NullTimestamp{T: &r.SessionRevokedAt}, Timestamp{T: &r.SessionExpiresAt})
+		Timestamp{T: &r.ExpiresAt}, NullTimestamp{T: &r.SessionRevokedAt}, Timestamp{T: &r.SessionExpiresAt}, Timestamp{T: &r.SessionCreatedAt})
 	if err != nil {
 		return auth.RefreshRow{}, fmt.Errorf("refresh token: %w", notFound(err))
 	}
