@@ -6,6 +6,9 @@ package audit
 // Event types written to auth.security_events.
 const (
 	Register = "REGISTER"
+	// RegisterExisting: a registration for an address that has an account
+	// (the owner is told; no second account).
+	RegisterExisting = "REGISTER_EXISTING"
 	// RateLimitExceeded is written once per client and window when a rate
 	// limit first blocks it (OWASP's excess_rate_limit_exceeded).
 	RateLimitExceeded  = "RATE_LIMIT_EXCEEDED"

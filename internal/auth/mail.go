@@ -43,3 +43,15 @@ func accountDeletedMail(to string) Mail {
 	body := "<p>Dein Mana-Konto wurde erfolgreich gelöscht. Alle deine Daten wurden entfernt.</p>"
 	return Mail{To: to, Subject: "Konto gelöscht — Mana", HTML: body}
 }
+
+// existingAccountMail tells an account's owner that someone tried to
+// register with their address, with a reset link in case it was them.
+func existingAccountMail(to, name, link string) Mail {
+	l := html.EscapeString(link)
+	body := "<p>Hallo " + html.EscapeString(name) + ",</p>" +
+		"<p>Jemand hat versucht, mit deiner E-Mail-Adresse ein neues Mana-Konto anzulegen. Du hast bereits ein Konto.</p>" +
+		"<p>Wenn du das warst und dein Passwort vergessen hast, setze es hier zurück:</p>" +
+		`<p><a href="` + l + `">Passwort zurücksetzen</a></p>` +
+		"<p>Der Link ist 1 Stunde gültig. Wenn du das nicht warst, ignoriere diese E-Mail: an deinem Konto hat sich nichts geändert.</p>"
+	return Mail{To: to, Subject: "Registrierung mit deiner Adresse — Mana", HTML: body}
+}

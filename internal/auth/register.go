@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -19,7 +20,9 @@ type RegisterInput struct {
 
 // Register creates an unverified user and queues the verification mail in the
 // same transaction. A taken email answers like a new one (no enumeration),
-// with a fresh fake user, and writes and sends nothing.
+// with a fresh fake user; the address's owner is told instead
+// (registerExisting), so they learn of it and a pre-registration cannot
+// keep its password (audit F14).
 func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (User, error) {
 	if err := validateNewEmail(in.Email); err != nil {
 		return User{}, err
@@ -55,8 +58,8 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (Use
 		}
 		if err := tx.InsertUser(ctx, u, hash); err != nil {
 			if errors.Is(err, ErrConflict) {
-				taken = true
-				return err // roll back: nothing of this registration may remain
+				taken = true // the insert wrote nothing: the transaction goes on
+				return s.registerExisting(ctx, tx, email, hash, callback, now, c)
 			}
 			return err
 		}
@@ -68,17 +71,69 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, c Client) (Use
 		}
 		return s.issueVerification(ctx, tx, u, secret, "register", callback, now)
 	})
-	if taken {
-		s.log.InfoContext(ctx, "registration for an existing email answered generically")
-		return u, nil // a fresh random id that exists nowhere
-	}
 	if errors.Is(err, ErrSignupLimit) {
 		return User{}, ErrSignupLimit
 	}
 	if err != nil {
 		return User{}, unavailable("register", err)
 	}
-	return u, nil
+	if taken {
+		s.log.InfoContext(ctx, "registration for an existing email answered generically; the owner was told")
+	}
+	return u, nil // for a taken address, a fresh random id that exists nowhere
+}
+
+// registerExisting answers a registration for an address that has an
+// account. The owner of a verified account gets a notice with a reset link
+// (it may be them, having forgotten). An unverified account takes the new
+// registration's password and gets a fresh verification link, its older
+// links retired: whoever verifies the address owns it with the password of
+// the latest registration, so a pre-registration by someone else cannot
+// keep its password (account pre-hijacking). Both are throttled per
+// account like the resend, so registrations cannot flood an inbox.
+func (s *Service) registerExisting(ctx context.Context, tx Tx, email, hash, callback string, now time.Time, c Client) error {
+	owner, err := tx.UserByEmail(ctx, email)
+	if err != nil {
+		return err
+	}
+	if err := tx.LockUser(ctx, owner.ID); err != nil {
+		return err
+	}
+	purpose := resetPurpose
+	if !owner.EmailVerified {
+		purpose = verifyPurpose
+	}
+	recent, err := tx.LinkTokensSince(ctx, owner.ID, purpose, "register", now.Add(-time.Hour))
+	if err != nil {
+		return err
+	}
+	if len(recent) >= resendPerHour || (len(recent) > 0 && now.Sub(recent[0]) < resendMinSpacing) {
+		s.log.InfoContext(ctx, "registration notice throttled", "user_id", owner.ID)
+		return nil
+	}
+	if err := tx.InsertEvent(ctx, audit.Event{UserID: owner.ID, Type: audit.RegisterExisting, IP: c.IP, UserAgent: c.UserAgent,
+		Metadata: map[string]any{"verified": owner.EmailVerified}}); err != nil {
+		return err
+	}
+	secret := randid.Secret()
+	if !owner.EmailVerified {
+		if err := tx.SetPassword(ctx, owner.ID, hash); err != nil {
+			return err
+		}
+		if err := tx.RetireLinkTokens(ctx, owner.ID, verifyPurpose); err != nil {
+			return err
+		}
+		return s.issueVerification(ctx, tx, owner, secret, "register", callback, now)
+	}
+	th := hashToken(secret)
+	if err := tx.InsertLinkToken(ctx, LinkToken{Hash: th, Purpose: resetPurpose, UserID: owner.ID, Email: owner.Email,
+		Reason: "register", ExpiresAt: now.Add(ResetLinkTTL)}); err != nil {
+		return err
+	}
+	link := s.baseURL + "/api/auth/reset-password/" + url.PathEscape(secret) + "?callbackURL=" + url.QueryEscape(callback)
+	m := existingAccountMail(owner.Email, owner.Name, link)
+	m.ExternalID = "auth-existing-" + hex.EncodeToString(th[:12])
+	return tx.EnqueueMail(ctx, m)
 }
 
 func (s *Service) issueVerification(ctx context.Context, tx Tx, u User, secret, reason, callback string, now time.Time) error {

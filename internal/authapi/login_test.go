@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLoginErrors maps each login outcome to its status and code: unknown
@@ -69,26 +70,68 @@ func TestLoginErrors(t *testing.T) {
 
 // TestRegisterAnswers covers the successful and the generic answers of
 // register: the user shape, and a taken email answering 200 with a fresh id
-// and sending nothing (no enumeration).
+// and no second account (no enumeration); the owner is told (audit F14):
+// an unverified account takes the latest registration's password with a
+// fresh verification link (older ones retired), a verified one gets a
+// notice with a reset link; both throttled like the resend.
+//
+// Negative control: registerExisting returning nil at once sends no mail
+// and fails "second registration".
 func TestRegisterAnswers(t *testing.T) {
 	s := newTestServer(t, testOptions{})
 	email := newEmail("taken")
-	id, _ := s.register(t, email, map[string]any{"name": "  Ada  "})
+	id, firstLink := s.register(t, email, map[string]any{"name": "  Ada  "})
 	var n int
 	if err := s.db.QueryRow(`SELECT count(*) FROM auth_users WHERE id = ? AND name = 'Ada'`, id).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("registered user %s with the trimmed name: %d rows, %v", id, n, err)
 	}
-	r := s.do(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{"email": strings.ToUpper(email), "password": "Other-Passw0rd-7"}})
+	again := func(pw string) resp {
+		return s.do(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{"email": strings.ToUpper(email), "password": pw}})
+	}
+	r := again("Other-Passw0rd-7")
 	wantJSON(t, "register a taken email", r, http.StatusOK)
 	user, _ := r.obj()["user"].(map[string]any)
 	if user["id"] == id || user["id"] == "" || r.obj()["token"] != nil {
 		t.Fatalf("taken email: want a fresh id and token null: %s", r)
 	}
 	if got := len(s.mail.to(t, email)); got != 1 {
-		t.Fatalf("mails to a taken address = %d, want only the first verification", got)
+		t.Fatalf("mails right after the first = %d, want 1 (throttled)", got)
 	}
 	if n := s.count(t, `SELECT count(*) FROM auth_users`); n != 1 {
 		t.Fatalf("users after registering a taken email = %d, want 1", n)
+	}
+
+	// Unverified: the latest registration's password, a fresh link.
+	s.clock.skip(time.Minute)
+	defer s.clock.skip(-time.Minute)
+	wantJSON(t, "second registration", again("Latest-Passw0rd-8"), http.StatusOK)
+	mails := s.mail.to(t, email)
+	if len(mails) != 2 {
+		t.Fatalf("mails after a second registration a minute later = %d, want 2", len(mails))
+	}
+	if r := s.do(t, req{method: "GET", path: firstLink}); !strings.Contains(r.Header.Get("Location"), "error=INVALID_TOKEN") {
+		t.Fatalf("the first link after a later registration: %s %q, want it retired", r, r.Header.Get("Location"))
+	}
+	if r := s.do(t, req{method: "GET", path: mailLink(t, mails[1])}); r.Status != http.StatusFound || strings.Contains(r.Header.Get("Location"), "error=") {
+		t.Fatalf("the latest link: %s %q", r, r.Header.Get("Location"))
+	}
+	wantError(t, "the first password", s.do(t, req{method: "POST", path: "/api/v1/auth/login",
+		body: map[string]string{"email": email, "password": strongPassword}}), http.StatusUnauthorized, "INVALID_CREDENTIALS")
+	wantJSON(t, "the latest password", s.do(t, req{method: "POST", path: "/api/v1/auth/login",
+		body: map[string]string{"email": email, "password": "Latest-Passw0rd-8"}}), http.StatusOK)
+
+	// Verified: a notice with a reset link; the password stays.
+	s.clock.skip(time.Minute)
+	defer s.clock.skip(-time.Minute)
+	wantJSON(t, "registration for a verified account", again("Intruder-Passw0rd-9"), http.StatusOK)
+	mails = s.mail.to(t, email)
+	if len(mails) != 3 || !strings.Contains(mails[2], "/api/auth/reset-password/") {
+		t.Fatalf("notice to the verified owner: %d mails, last %q", len(mails), mails[len(mails)-1])
+	}
+	wantJSON(t, "the owner's password after the notice", s.do(t, req{method: "POST", path: "/api/v1/auth/login",
+		body: map[string]string{"email": email, "password": "Latest-Passw0rd-8"}}), http.StatusOK)
+	if n := s.count(t, `SELECT count(*) FROM auth_security_events WHERE event_type = 'REGISTER_EXISTING'`); n != 2 {
+		t.Fatalf("REGISTER_EXISTING events = %d, want 2", n)
 	}
 }
 
