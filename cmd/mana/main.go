@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/mana/mana/internal/app"
 	"github.com/mana/mana/internal/config"
@@ -28,6 +29,8 @@ const usage = `usage:
   mana migrate status  list migrations and whether each is applied
   mana kek rotate [-batch N]  re-wrap every vault key and signing key still under a retired KEK
                        (MANA_AUTH_KEK = the new KEK, MANA_AUTH_KEK_PREVIOUS = the retired ones)
+  mana jwks rotate [-prepublish 1h]  a new JWT signing key, published now, signing after the pre-publication
+  mana jwks retire KID [-grace 15m]  stop a key signing now; withdraw it (its tokens refused) after the grace
   mana cutover status  rows per format and whether going back to the old service is safe
   mana cutover finalize [-batch N]  end the rollback window: every row to mana's formats
                        (the old service is locked out afterwards)
@@ -69,8 +72,6 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		switch args[1] {
 		case "auth":
 			return app.ServeAuth(ctx, log, os.LookupEnv)
-		case "cutover":
-			return cutoverCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 		case "notify":
 			return app.ServeNotify(ctx, log, os.LookupEnv)
 		}
@@ -81,6 +82,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return probeCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "kek":
 		return kekCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
+	case "jwks":
+		return jwksCmd(ctx, os.Stdout, log, os.LookupEnv, args[1:])
 	case "cutover":
 		return cutoverCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "notify":
@@ -120,6 +123,33 @@ func kekCmd(ctx context.Context, out io.Writer, look config.Lookup, args []strin
 		return usageError("-batch must be between 1 and 10000")
 	}
 	return app.RotateKEK(ctx, out, look, *batch)
+}
+
+// jwksCmd is `mana jwks rotate [-prepublish D]` and `mana jwks retire KID [-grace D]`.
+func jwksCmd(ctx context.Context, out io.Writer, log *slog.Logger, look config.Lookup, args []string) error {
+	if len(args) == 0 {
+		return usageError("jwks needs a subcommand: rotate or retire")
+	}
+	fs := flag.NewFlagSet("jwks "+args[0], flag.ContinueOnError)
+	fs.SetOutput(out)
+	switch args[0] {
+	case "rotate":
+		prepublish := fs.Duration("prepublish", time.Hour, "how long the new key is published before it signs")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 || *prepublish < 0 {
+			return usageError("usage: mana jwks rotate [-prepublish 1h]")
+		}
+		return app.JWKSRotate(ctx, out, log, look, *prepublish)
+	case "retire":
+		if len(args) < 2 {
+			return usageError("usage: mana jwks retire KID [-grace 15m]")
+		}
+		grace := fs.Duration("grace", 15*time.Minute, "how long tokens signed by the key stay valid")
+		if err := fs.Parse(args[2:]); err != nil || fs.NArg() != 0 || *grace < 0 {
+			return usageError("usage: mana jwks retire KID [-grace 15m]")
+		}
+		return app.JWKSRetire(ctx, out, log, look, args[1], *grace)
+	}
+	return usageError("unknown jwks subcommand " + args[0])
 }
 
 // cutoverCmd is `mana cutover status` and `mana cutover finalize [-batch N]`.

@@ -20,6 +20,10 @@ const (
 	TokenReuseDetected = "TOKEN_REUSE_DETECTED"
 	// KEKRewrap: `mana kek rotate` re-sealed a JWT signing key under the active KEK.
 	KEKRewrap = "KEK_REWRAP"
+	// SigningKeyRetired: `mana jwks retire` retired a JWT signing key;
+	// SigningKeyCreated: `mana jwks rotate` added one.
+	SigningKeyRetired = "SIGNING_KEY_RETIRED"
+	SigningKeyCreated = "SIGNING_KEY_CREATED"
 	// CutoverFinalized: `mana cutover finalize` ended the rollback window.
 	CutoverFinalized = "CUTOVER_FINALIZED"
 

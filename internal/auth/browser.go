@@ -122,8 +122,8 @@ func (s *Service) SessionByToken(ctx context.Context, raw string, slide bool) (B
 }
 
 // AccessToken mints an access token for a live session.
-func (s *Service) AccessToken(v SessionView) (string, token.Claims, error) {
-	return s.mint(v.User, v.Session.ID, v.Session.CreatedAt)
+func (s *Service) AccessToken(ctx context.Context, v SessionView) (string, token.Claims, error) {
+	return s.mint(ctx, v.User, v.Session.ID, v.Session.CreatedAt)
 }
 
 // IssueRefreshToken adds a refresh token to a live session's family (a

@@ -76,7 +76,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (Refres
 	if outcome != nil {
 		return Refreshed{}, outcome
 	}
-	access, claims, err := s.mint(user, sessionID, signedInAt)
+	access, claims, err := s.mint(ctx, user, sessionID, signedInAt)
 	if err != nil {
 		return Refreshed{}, err
 	}

@@ -182,7 +182,7 @@ func (a *API) browserSession(w http.ResponseWriter, r *http.Request) (auth.Brows
 // writeSession answers get-session: the session and its user, with a fresh
 // access token in the set-auth-jwt header (Better Auth's JWT plugin).
 func (a *API) writeSession(w http.ResponseWriter, r *http.Request, b auth.BrowserSession, token string) {
-	access, _, err := a.svc.AccessToken(b.SessionView)
+	access, _, err := a.svc.AccessToken(r.Context(), b.SessionView)
 	if err != nil {
 		a.fail(w, r, "/get-session", err)
 		return
@@ -227,7 +227,7 @@ func (a *API) cookieToken(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, "/token", err)
 		return
 	}
-	access, _, err := a.svc.AccessToken(b.SessionView)
+	access, _, err := a.svc.AccessToken(r.Context(), b.SessionView)
 	if err != nil {
 		a.fail(w, r, "/token", err)
 		return
@@ -282,7 +282,7 @@ func (a *API) cookieTokens(w http.ResponseWriter, r *http.Request, endpoint stri
 		a.fail(w, r, endpoint, err)
 		return
 	}
-	access, _, err := a.svc.AccessToken(b.SessionView)
+	access, _, err := a.svc.AccessToken(r.Context(), b.SessionView)
 	if err != nil {
 		a.fail(w, r, endpoint, err)
 		return

@@ -47,12 +47,19 @@ type StoredKey struct {
 	PrivateKey string // sealed private key (format depends on KEKID)
 	KEKID      string // empty for rows sealed with BETTER_AUTH_SECRET
 	CreatedAt  time.Time
+	// NotBefore: published, but it signs only from then on (rotation's
+	// pre-publication). NotAfter: retired; it signs no more, and after
+	// NotAfter it is withdrawn and its tokens are refused.
+	NotBefore, NotAfter *time.Time
 }
 
 // KeyStore persists signing keys.
 type KeyStore interface {
 	LoadKeys(ctx context.Context) ([]StoredKey, error)
 	InsertKey(ctx context.Context, k StoredKey) error
+	// RetireKey sets the key's NotAfter unless it is retired already;
+	// false when no such key is live.
+	RetireKey(ctx context.Context, kid string, notAfter time.Time) (bool, error)
 	// WithKeyLock runs fn while holding a lock shared by every process, so
 	// replicas starting together create one signing key, not one each.
 	WithKeyLock(ctx context.Context, fn func() error) error
@@ -143,31 +150,39 @@ func NewIssuer(ctx context.Context, c Config) (*Issuer, error) {
 }
 
 func (i *Issuer) createKey(ctx context.Context) error {
+	_, err := i.newKey(ctx, nil)
+	return err
+}
+
+// newKey generates, seals and stores a key (signing from notBefore when
+// set) and reloads; the caller holds the key lock.
+func (i *Issuer) newKey(ctx context.Context, notBefore *time.Time) (string, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return fmt.Errorf("token: generate signing key: %w", err)
+		return "", fmt.Errorf("token: generate signing key: %w", err)
 	}
 	id := randid.ID(32)
 	pubJSON, err := json.Marshal(publicJWK{Crv: "Ed25519", X: b64(pub), Kty: "OKP"})
 	if err != nil {
-		return fmt.Errorf("token: encode public key: %w", err)
+		return "", fmt.Errorf("token: encode public key: %w", err)
 	}
 	var k StoredKey
 	if i.legacyKeys {
 		sealed, err := sealLegacyPrivate(i.legacy, priv)
 		if err != nil {
-			return fmt.Errorf("token: seal a signing key for the rollback window: %w", err)
+			return "", fmt.Errorf("token: seal a signing key for the rollback window: %w", err)
 		}
 		k = StoredKey{ID: id, PublicKey: string(pubJSON), PrivateKey: sealed}
 	} else {
 		sealed, kekID := i.ring.Seal(priv.Seed(), sealAAD(id))
 		k = StoredKey{ID: id, PublicKey: string(pubJSON), PrivateKey: base64.StdEncoding.EncodeToString(sealed), KEKID: kekID}
 	}
+	k.NotBefore = notBefore
 	if err := i.store.InsertKey(ctx, k); err != nil {
-		return fmt.Errorf("token: store signing key: %w", err)
+		return "", fmt.Errorf("token: store signing key: %w", err)
 	}
 	i.log.Info("created a JWT signing key", "kid", id, "kek_id", k.KEKID, "old_service_format", i.legacyKeys)
-	return i.reload(ctx)
+	return id, i.reload(ctx)
 }
 
 // reload reads every key: all are published and accepted; the newest one
@@ -182,7 +197,11 @@ func (i *Issuer) reload(ctx context.Context) error {
 	var signKID string
 	var signKey ed25519.PrivateKey
 	var signAt time.Time
+	now := i.now()
 	for _, k := range keys {
+		if k.NotAfter != nil && !now.Before(*k.NotAfter) {
+			continue // withdrawn: not published, its tokens refused
+		}
 		var jwk publicJWK
 		if err := json.Unmarshal([]byte(k.PublicKey), &jwk); err != nil || jwk.Crv != "Ed25519" {
 			i.log.Error("skipping a signing key with an unreadable public key", "kid", k.ID, "err", err)
@@ -201,17 +220,95 @@ func (i *Issuer) reload(ctx context.Context) error {
 			i.log.Warn("signing key cannot be opened with the configured secrets; it stays published for verification", "kid", k.ID, "kek_id", k.KEKID, "err", err)
 			continue
 		}
-		if signKey == nil || k.CreatedAt.After(signAt) {
+		// A retired key signs no more; a pre-published one not yet.
+		canSign := k.NotAfter == nil && (k.NotBefore == nil || !now.Before(*k.NotBefore))
+		if canSign && (signKey == nil || k.CreatedAt.After(signAt)) {
 			signKID, signKey, signAt = k.ID, priv, k.CreatedAt
 		}
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.public, i.order, i.lastReload = public, order, i.now()
-	if signKey != nil {
-		i.signKID, i.signKey = signKID, signKey
+	i.public, i.order, i.lastReload = public, order, now
+	if signKey == nil && len(keys) > 0 && i.signKey != nil {
+		i.log.Error("no signing key can sign any more (all retired or not yet active): logins will fail until one can")
 	}
+	i.signKID, i.signKey = signKID, signKey
 	return nil
+}
+
+// keyRefresh is how often every process re-reads auth.jwks on its own, so
+// a rotation or retirement done elsewhere (another replica, `mana jwks`)
+// takes effect everywhere within this time.
+const keyRefresh = time.Minute
+
+// RefreshKeys re-reads the keys when they are older than a minute (before
+// minting: a key retired elsewhere must stop signing here too).
+func (i *Issuer) RefreshKeys(ctx context.Context) { i.refreshKeys(ctx) }
+
+// refreshKeys re-reads the keys when the last read is older than
+// keyRefresh; a failure keeps the keys it has (and is logged).
+func (i *Issuer) refreshKeys(ctx context.Context) {
+	i.mu.RLock()
+	stale := i.now().Sub(i.lastReload) >= keyRefresh
+	i.mu.RUnlock()
+	if !stale {
+		return
+	}
+	if err := i.reload(ctx); err != nil {
+		i.log.Error("re-reading the signing keys failed; keeping the ones loaded", "err", err)
+	}
+}
+
+// Rotate adds a new signing key, published at once and signing from
+// notBefore on (pre-publication: consumers that cache the JWKS learn it
+// before the first token it signs). `mana jwks rotate`.
+func (i *Issuer) Rotate(ctx context.Context, notBefore time.Time) (string, error) {
+	var kid string
+	err := i.store.WithKeyLock(ctx, func() error {
+		var err error
+		kid, err = i.newKey(ctx, &notBefore)
+		return err
+	})
+	return kid, err
+}
+
+// Retire stops kid signing at once and withdraws it (its tokens refused)
+// at notAfter. The last key that can sign is not retired: rotate first.
+// `mana jwks retire`.
+func (i *Issuer) Retire(ctx context.Context, kid string, notAfter time.Time) error {
+	return i.store.WithKeyLock(ctx, func() error {
+		keys, err := i.store.LoadKeys(ctx)
+		if err != nil {
+			return fmt.Errorf("token: load signing keys: %w", err)
+		}
+		found, others := false, 0
+		for _, k := range keys {
+			if k.NotAfter != nil {
+				continue
+			}
+			if k.ID == kid {
+				found = true
+				continue
+			}
+			if _, err := i.openPrivate(k); err == nil && (k.NotBefore == nil || !i.now().Before(*k.NotBefore)) {
+				others++
+			}
+		}
+		if !found {
+			return fmt.Errorf("token: no live signing key %q", kid)
+		}
+		if others == 0 {
+			return fmt.Errorf("token: %s is the last key that can sign now: run `mana jwks rotate` (and wait for its pre-publication) first", kid)
+		}
+		ok, err := i.store.RetireKey(ctx, kid, notAfter)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("token: %s was retired meanwhile", kid)
+		}
+		return i.reload(ctx)
+	})
 }
 
 func (i *Issuer) openPrivate(k StoredKey) (ed25519.PrivateKey, error) {
@@ -277,6 +374,7 @@ func (i *Issuer) VerifyIgnoringExpiry(ctx context.Context, tok string) (Claims, 
 }
 
 func (i *Issuer) verify(ctx context.Context, tok string, ignoreExpiry bool) (Claims, map[string]any, error) {
+	i.refreshKeys(ctx)
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
 		return Claims{}, nil, ErrMalformed

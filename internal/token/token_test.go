@@ -35,6 +35,18 @@ func (m *memKeys) InsertKey(_ context.Context, k StoredKey) error {
 	return nil
 }
 
+func (m *memKeys) RetireKey(_ context.Context, kid string, notAfter time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.keys {
+		if m.keys[i].ID == kid && m.keys[i].NotAfter == nil {
+			m.keys[i].NotAfter = &notAfter
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (m *memKeys) WithKeyLock(_ context.Context, fn func() error) error {
 	return fn()
 }
@@ -211,5 +223,56 @@ func TestStrictEncoding(t *testing.T) {
 	}
 	if _, _, err := iss.Verify(context.Background(), tok); err != nil {
 		t.Fatalf("the token itself: %v", err)
+	}
+}
+
+// TestRotateAndRetire (audit F16): a rotated key is published at once but
+// signs only after its pre-publication; retiring the old key stops it
+// signing at once and withdraws it (its tokens refused) at notAfter; the
+// last key that can sign cannot be retired.
+// Negative control: reload ignoring NotAfter keeps the retired key
+// published and fails "withdrawn".
+func TestRotateAndRetire(t *testing.T) {
+	var offset time.Duration
+	now := func() time.Time { return time.Now().Add(offset) }
+	store := &memKeys{}
+	iss := newIssuer(t, store, now)
+	ctx := context.Background()
+	first := iss.signKID
+	old, _, err := iss.Mint(Claims{Sub: "u1", Email: "a@b.io", Role: "user", Sid: "s1", Tier: "public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.Retire(ctx, first, now()); err == nil {
+		t.Fatal("retired the last key that can sign")
+	}
+	next, err := iss.Rotate(ctx, now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(iss.JWKS()["keys"].([]publicJWK)) != 2 || iss.signKID != first {
+		t.Fatalf("pre-published key: %d keys published, signing with %s; want 2, still %s", len(iss.JWKS()["keys"].([]publicJWK)), iss.signKID, first)
+	}
+	if err := iss.Retire(ctx, first, now().Add(15*time.Minute)); err == nil {
+		t.Fatal("retired the signing key while the new one is not active yet")
+	}
+	offset = time.Hour + time.Second
+	iss.RefreshKeys(ctx) // a minute has passed: every process re-reads
+	if iss.signKID != next {
+		t.Fatalf("after the pre-publication: signing with %s, want %s", iss.signKID, next)
+	}
+	if err := iss.Retire(ctx, first, now().Add(15*time.Minute)); err != nil {
+		t.Fatalf("retire the old key: %v", err)
+	}
+	if _, _, err := iss.Verify(ctx, old); err != nil && !errors.Is(err, ErrExpired) {
+		t.Fatalf("a token of the retired key before notAfter: %v", err)
+	}
+	offset += 16 * time.Minute
+	iss.RefreshKeys(ctx)
+	if n := len(iss.JWKS()["keys"].([]publicJWK)); n != 1 {
+		t.Fatalf("withdrawn: %d keys published, want 1", n)
+	}
+	if _, _, err := iss.Verify(ctx, old); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("a token of the withdrawn key: %v, want ErrUnknownKey", err)
 	}
 }

@@ -55,13 +55,14 @@ func (s *AuthStore) Ping(ctx context.Context) error {
 
 // LoadKeys reads auth.jwks, oldest first.
 func (s *AuthStore) LoadKeys(ctx context.Context) ([]token.StoredKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, public_key, private_key, coalesce(kek_id, ''), created_at FROM auth.jwks ORDER BY created_at, id`)
+	rows, err := s.pool.Query(ctx, `SELECT id, public_key, private_key, coalesce(kek_id, ''), created_at, not_before, not_after
+		FROM auth.jwks ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("load jwks: %w", err)
 	}
 	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (token.StoredKey, error) {
 		var k token.StoredKey
-		err := r.Scan(&k.ID, &k.PublicKey, &k.PrivateKey, &k.KEKID, &k.CreatedAt)
+		err := r.Scan(&k.ID, &k.PublicKey, &k.PrivateKey, &k.KEKID, &k.CreatedAt, &k.NotBefore, &k.NotAfter)
 		return k, err
 	})
 	if err != nil {
@@ -72,12 +73,31 @@ func (s *AuthStore) LoadKeys(ctx context.Context) ([]token.StoredKey, error) {
 
 // InsertKey stores a signing key.
 func (s *AuthStore) InsertKey(ctx context.Context, k token.StoredKey) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO auth.jwks (id, public_key, private_key, kek_id) VALUES ($1, $2, $3, $4)`,
-		k.ID, k.PublicKey, k.PrivateKey, k.KEKID)
+	_, err := s.pool.Exec(ctx, `INSERT INTO auth.jwks (id, public_key, private_key, kek_id, not_before) VALUES ($1, $2, $3, NULLIF($4, ''), $5)`,
+		k.ID, k.PublicKey, k.PrivateKey, k.KEKID, k.NotBefore)
 	if err != nil {
 		return fmt.Errorf("insert jwks: %w", err)
 	}
 	return nil
+}
+
+// RetireKey implements token.KeyStore.
+func (s *AuthStore) RetireKey(ctx context.Context, kid string, notAfter time.Time) (bool, error) {
+	var ok bool
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE auth.jwks SET not_after = $2 WHERE id = $1 AND not_after IS NULL`, kid, notAfter)
+		if err != nil {
+			return err
+		}
+		if ok = tag.RowsAffected() == 1; !ok {
+			return nil
+		}
+		return (&txn{tx: tx}).InsertEvent(ctx, audit.Event{Type: audit.SigningKeyRetired, Metadata: map[string]any{"kid": kid, "notAfter": notAfter}})
+	})
+	if err != nil {
+		return false, fmt.Errorf("retire signing key %s: %w", kid, err)
+	}
+	return ok, nil
 }
 
 // keyLockKey is an arbitrary constant: the advisory lock guarding signing-key creation.

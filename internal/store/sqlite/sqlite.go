@@ -76,13 +76,15 @@ func (s *AuthStore) LoadKeys(ctx context.Context) ([]token.StoredKey, error) {
 }
 
 func loadKeys(ctx context.Context, db *sql.DB) ([]token.StoredKey, error) {
-	rows, err := db.QueryContext(ctx, `SELECT id, public_key, private_key, coalesce(kek_id, ''), created_at FROM auth_jwks ORDER BY created_at, id`)
+	rows, err := db.QueryContext(ctx, `SELECT id, public_key, private_key, coalesce(kek_id, ''), created_at, not_before, not_after
+		FROM auth_jwks ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("load jwks: %w", err)
 	}
 	keys, err := collect(rows, func(r *sql.Rows) (token.StoredKey, error) {
 		var k token.StoredKey
-		err := r.Scan(&k.ID, &k.PublicKey, &k.PrivateKey, &k.KEKID, Timestamp{T: &k.CreatedAt})
+		err := r.Scan(&k.ID, &k.PublicKey, &k.PrivateKey, &k.KEKID, Timestamp{T: &k.CreatedAt}, NullTimestamp{T: &k.NotBefore},
+			NullTimestamp{T: &k.NotAfter})
 		return k, err
 	})
 	if err != nil {
@@ -93,12 +95,36 @@ func loadKeys(ctx context.Context, db *sql.DB) ([]token.StoredKey, error) {
 
 // InsertKey stores a signing key.
 func (s *AuthStore) InsertKey(ctx context.Context, k token.StoredKey) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_jwks (id, public_key, private_key, kek_id, created_at) VALUES (?, ?, ?, ?, ?)`,
-		k.ID, k.PublicKey, k.PrivateKey, k.KEKID, FormatTime(s.now()))
+	var notBefore any
+	if k.NotBefore != nil {
+		notBefore = FormatTime(*k.NotBefore)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_jwks (id, public_key, private_key, kek_id, created_at, not_before) VALUES (?, ?, ?, ?, ?, ?)`,
+		k.ID, k.PublicKey, k.PrivateKey, k.KEKID, FormatTime(s.now()), notBefore)
 	if err != nil {
 		return fmt.Errorf("insert jwks: %w", err)
 	}
 	return nil
+}
+
+// RetireKey implements token.KeyStore.
+func (s *AuthStore) RetireKey(ctx context.Context, kid string, notAfter time.Time) (bool, error) {
+	var ok bool
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE auth_jwks SET not_after = ? WHERE id = ? AND not_after IS NULL`, FormatTime(notAfter), kid)
+		if err != nil {
+			return err
+		}
+		if ok, err = affectedOne(res, "retire signing key"); err != nil || !ok {
+			return err
+		}
+		return (&txn{tx: tx, jobs: s.jobs, now: s.now}).InsertEvent(ctx, audit.Event{Type: audit.SigningKeyRetired,
+			Metadata: map[string]any{"kid": kid, "notAfter": notAfter}})
+	})
+	if err != nil {
+		return false, fmt.Errorf("retire signing key %s: %w", kid, err)
+	}
+	return ok, nil
 }
 
 // WithKeyLock runs fn holding the process's signing-key mutex (see keyMu).
