@@ -13,7 +13,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/mana/mana/internal/config"
-	"github.com/mana/mana/internal/kek"
 	"github.com/mana/mana/internal/kekrotate"
 	"github.com/mana/mana/internal/notify"
 	"github.com/mana/mana/internal/store/pg"
@@ -74,19 +73,11 @@ var ErrUnknownSubcommand = errors.New("unknown subcommand")
 // database (without it, the SQLite file of `mana serve` in MANA_DATA_DIR,
 // while the service is stopped).
 func RotateKEK(ctx context.Context, out io.Writer, look config.Lookup, batch int) error {
-	cfg, err := config.LoadAuth(look)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	ring, err := kek.NewRing(cfg.KEK, cfg.PreviousKEKs...)
-	if err != nil {
-		return fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
-	}
-	opts := kekrotate.Options{BatchSize: batch, Progress: out}
-	st, err := openCutoverStores(ctx, look, cfg)
+	_, ring, st, err := openAuthCommand(ctx, look)
 	if err != nil {
 		return err
 	}
+	opts := kekrotate.Options{BatchSize: batch, Progress: out}
 	if err := refuseInWindow(ctx, st.state, "mana kek rotate"); err != nil {
 		return errors.Join(err, st.close())
 	}

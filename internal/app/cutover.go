@@ -83,15 +83,7 @@ func CutoverStatus(ctx context.Context, out io.Writer, look config.Lookup) (err 
 // CutoverFinalize is `mana cutover finalize`: it ends the rollback window
 // and moves every row to mana's formats (online, resumable, audited).
 func CutoverFinalize(ctx context.Context, out io.Writer, look config.Lookup, batch int) (err error) {
-	cfg, err := config.LoadAuth(look)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	ring, err := kek.NewRing(cfg.KEK, cfg.PreviousKEKs...)
-	if err != nil {
-		return fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
-	}
-	st, err := openCutoverStores(ctx, look, cfg)
+	cfg, ring, st, err := openAuthCommand(ctx, look)
 	if err != nil {
 		return err
 	}
@@ -107,6 +99,24 @@ func CutoverFinalize(ctx context.Context, out io.Writer, look config.Lookup, bat
 	}
 	r.Print(out)
 	return nil
+}
+
+// openAuthCommand loads mana-auth's configuration, its KEK ring and the
+// stores an operator command works on.
+func openAuthCommand(ctx context.Context, look config.Lookup) (config.Auth, *kek.Ring, cutoverStores, error) {
+	cfg, err := config.LoadAuth(look)
+	if err != nil {
+		return config.Auth{}, nil, cutoverStores{}, fmt.Errorf("configuration: %w", err)
+	}
+	ring, err := kek.NewRing(cfg.KEK, cfg.PreviousKEKs...)
+	if err != nil {
+		return config.Auth{}, nil, cutoverStores{}, fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
+	}
+	st, err := openCutoverStores(ctx, look, cfg)
+	if err != nil {
+		return config.Auth{}, nil, cutoverStores{}, err
+	}
+	return cfg, ring, st, nil
 }
 
 // refuseInWindow stops an operation that writes formats the old service

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mana/mana/internal/config"
-	"github.com/mana/mana/internal/kek"
 	"github.com/mana/mana/internal/store/pg"
 	"github.com/mana/mana/internal/store/sqlite"
 	"github.com/mana/mana/internal/token"
@@ -47,15 +46,7 @@ func JWKSRetire(ctx context.Context, out io.Writer, log *slog.Logger, look confi
 // window is open (the old service signs with the newest key and could not
 // open a new one).
 func withIssuer(ctx context.Context, log *slog.Logger, look config.Lookup, what string, fn func(*token.Issuer) error) (err error) {
-	cfg, err := config.LoadAuth(look)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	ring, err := kek.NewRing(cfg.KEK, cfg.PreviousKEKs...)
-	if err != nil {
-		return fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
-	}
-	st, err := openCutoverStores(ctx, look, cfg)
+	cfg, ring, st, err := openAuthCommand(ctx, look)
 	if err != nil {
 		return err
 	}
