@@ -97,8 +97,8 @@ func newNotifyPart(ctx context.Context, log *slog.Logger, cfg config.Notify, st 
 	policies := notifyPolicies(cfg)
 	svc := notify.NewService(st, log, nil)
 	api := notifyapi.New(notifyapi.Config{Store: st, Service: svc, Metrics: met, Log: log, ServiceKey: cfg.ServiceKey,
-		MetricsToken: cfg.MetricsToken,
-		CORSOrigins:  cfg.CORSOrigins, Users: users, Started: started})
+		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
+		CORSOrigins: cfg.CORSOrigins, Users: users, Started: started})
 	return notifyPart{store: st, service: svc, api: api, metrics: met,
 		worker: delivery.NewWorker(st, channels, met, log, policies)}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"strings"
 	"time"
@@ -110,10 +111,11 @@ func ServeAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 			RateLimitsOff: cfg.Auth.RateLimits == "off",
 		}),
 	}
-	return httpx.Serve(ctx, log, config.ListenAddr(cfg.Auth.Host, cfg.Auth.Port, cfg.Auth.Production), handler, func() {
-		log.Info("mana ready", "startup_ms", time.Since(started).Milliseconds())
-		stderr(block.String())
-	})
+	return httpx.ServeWithAdmin(ctx, log, config.ListenAddr(cfg.Auth.Host, cfg.Auth.Port, cfg.Auth.Production), handler,
+		cfg.Auth.MetricsAddr, adminRoutes(n.metrics.Handler()), func() {
+			log.Info("mana ready", "startup_ms", time.Since(started).Milliseconds())
+			stderr(block.String())
+		})
 }
 
 // buildBoth builds the two parts of `mana serve` on one backend: notify's
@@ -154,7 +156,9 @@ func allRoutes(log *slog.Logger, cfg config.Serve, a authPart, n notifyPart, cap
 	mux := http.NewServeMux()
 	a.api.Routes(mux)
 	n.api.Mount(mux)
-	mux.Handle("GET /metrics", httpx.MetricsGuard(cfg.Auth.MetricsToken, n.metrics.Handler()))
+	if cfg.Auth.MetricsAddr == "" {
+		mux.Handle("GET /metrics", httpx.MetricsGuard(cfg.Auth.MetricsToken, n.metrics.Handler()))
+	}
 	health := healthHandler(log, checksOf(a.api, n))
 	mux.Handle("GET /health", health)
 	mux.Handle("GET /health/ready", health)
@@ -200,7 +204,10 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 	defer a.close()
 	mux := http.NewServeMux()
 	a.api.Routes(mux)
-	mux.Handle("GET /metrics", httpx.MetricsGuard(cfg.MetricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", httpx.MetricsGuard(cfg.MetricsToken, metricsHandler))
+	}
 	handler := httpx.RequestID(httpx.Logging(log, observeHTTP(reg, "mana_auth"),
 		httpx.KnownMethods(httpx.CORS(unionOrigins(cfg.CORSOrigins, cfg.TrustedOrigins), authCORSHeaders, a.handler(mux)))))
 
@@ -209,7 +216,8 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 	if err := be.jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job client: %w", err)
 	}
-	serveErr := httpx.Serve(ctx, log, config.ListenAddr(cfg.Host, cfg.Port, cfg.Production), handler, nil)
+	serveErr := httpx.ServeWithAdmin(ctx, log, config.ListenAddr(cfg.Host, cfg.Port, cfg.Production), handler,
+		cfg.MetricsAddr, adminRoutes(metricsHandler), nil)
 	return errors.Join(serveErr, stopJobs(ctx, log, be.jobs))
 }
 
@@ -258,9 +266,10 @@ func ServeNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 	log.Info("mana-notify starting", "port", cfg.Port, "smtp_host", cfg.SMTPHost, "smtp_port", cfg.SMTPPort,
 		"smtp_tls", smtp.TLSMode().String(), "smtp_auth", cfg.SMTPUser != "", "email_retry_base", cfg.EmailRetryBase.String(),
 		"expo_push_url", cfg.ExpoPushURL)
-	return httpx.Serve(ctx, log, config.ListenAddr(cfg.Host, cfg.Port, cfg.Production), n.api.Handler(), func() {
-		log.Info("mana-notify ready", "startup_ms", time.Since(started).Milliseconds())
-	})
+	return httpx.ServeWithAdmin(ctx, log, config.ListenAddr(cfg.Host, cfg.Port, cfg.Production), n.api.Handler(),
+		cfg.MetricsAddr, adminRoutes(n.metrics.Handler()), func() {
+			log.Info("mana-notify ready", "startup_ms", time.Since(started).Milliseconds())
+		})
 }
 
 // serveMailer is SMTP when SMTP_HOST is set, else the local capture under
@@ -360,4 +369,18 @@ func unionOrigins(lists ...[]string) []string {
 		}
 	}
 	return out
+}
+
+// adminRoutes are the operator's routes of METRICS_ADDR: /metrics and Go's
+// profiler. That listener has no guard of its own: its address is the
+// operator's to keep private.
+func adminRoutes(metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

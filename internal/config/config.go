@@ -74,6 +74,9 @@ type Auth struct {
 	// Host is the address to listen on (HOST); "" is every interface in
 	// production and 127.0.0.1 otherwise.
 	Host string
+	// MetricsAddr moves /metrics, with pprof, to a listener of its own
+	// (METRICS_ADDR); "" keeps /metrics on the service port.
+	MetricsAddr string
 	// ReauthMaxAge: key release, export, deletion and change-password need a
 	// sign-in at most this old (MANA_REAUTH_MAX_AGE); 0 turns it off.
 	ReauthMaxAge time.Duration
@@ -85,6 +88,8 @@ type Notify struct {
 	MetricsToken string
 	// Host is the address to listen on (HOST; see Auth.Host).
 	Host string
+	// MetricsAddr: see Auth.MetricsAddr (METRICS_ADDR).
+	MetricsAddr string
 	// DataDir is MANA_DATA_DIR (absolute): where development keeps a
 	// generated service key.
 	DataDir         string
@@ -298,6 +303,7 @@ func LoadAuth(look Lookup) (Auth, error) {
 	c.TrustedOrigins = r.origins("BETTER_AUTH_TRUSTED_ORIGINS", "")
 	c.MetricsToken = r.secret("METRICS_TOKEN")
 	c.ReauthMaxAge = r.duration("MANA_REAUTH_MAX_AGE", 0)
+	c.MetricsAddr = r.str("METRICS_ADDR", "")
 	c.Host = r.str("HOST", "")
 	c.DataDir = r.dataDir()
 
@@ -386,6 +392,7 @@ func LoadNotify(look Lookup) (Notify, error) {
 	c.ServiceKey = r.str("SERVICE_KEY", DefaultServiceKey)
 	c.MetricsToken = r.secret("METRICS_TOKEN")
 	c.Host = r.str("HOST", "")
+	c.MetricsAddr = r.str("METRICS_ADDR", "")
 	c.DataDir = r.dataDir()
 	if c.Production && c.ServiceKey == DefaultServiceKey {
 		r.fail("SERVICE_KEY", "must be set to a secret value in production (the development default is refused)")

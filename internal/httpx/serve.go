@@ -48,3 +48,24 @@ func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, r
 	}
 	return nil
 }
+
+// ServeWithAdmin is Serve, plus, when adminAddr is set, a second listener
+// for the operator's routes (metrics, profiling) on an address the
+// operator keeps private. Both stop together: when one fails, the other is
+// shut down.
+func ServeWithAdmin(ctx context.Context, log *slog.Logger, addr string, h http.Handler, adminAddr string, admin http.Handler, ready func()) error {
+	if adminAddr == "" {
+		return Serve(ctx, log, addr, h, ready)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	adminErr := make(chan error, 1)
+	go func() {
+		err := Serve(ctx, log.With("listener", "admin"), adminAddr, admin, nil)
+		cancel() // an admin listener that cannot run stops the service: it was asked for
+		adminErr <- err
+	}()
+	err := Serve(ctx, log, addr, h, ready)
+	cancel()
+	return errors.Join(err, <-adminErr)
+}

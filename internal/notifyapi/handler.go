@@ -41,6 +41,8 @@ type Config struct {
 	CORSOrigins []string
 	// MetricsToken admits /metrics scrapes from other hosts (METRICS_TOKEN).
 	MetricsToken string
+	// MetricsElsewhere: /metrics is served on METRICS_ADDR, not here.
+	MetricsElsewhere bool
 	// Users authenticates the JWT routes (devices, preferences).
 	Users Authenticator
 	// Started is when the service started, for the uptime in /health.
@@ -71,7 +73,9 @@ func New(cfg Config) *API {
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", a.health)
-	mux.Handle("GET /metrics", httpx.MetricsGuard(a.MetricsToken, a.Metrics.Handler()))
+	if !a.MetricsElsewhere {
+		mux.Handle("GET /metrics", httpx.MetricsGuard(a.MetricsToken, a.Metrics.Handler()))
+	}
 	a.Mount(mux)
 
 	var h http.Handler = mux

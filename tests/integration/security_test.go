@@ -73,3 +73,22 @@ func TestResetTokenNotLogged(t *testing.T) {
 		return seen
 	})
 }
+
+// TestMetricsAddr (audit F17): with METRICS_ADDR, /metrics and the Go
+// profiler are on their own listener and the service port has no /metrics.
+// Negative control: mounting /metrics on the service mux regardless fails
+// the first check.
+func TestMetricsAddr(t *testing.T) {
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startServe(t, serveEnv(freshDatabase(t), t.TempDir(), freePort(t), "METRICS_ADDR="+admin)...)
+	if r := do(t, http.MethodGet, p.URL+"/metrics", nil); r.Status != http.StatusNotFound {
+		t.Fatalf("/metrics on the service port with METRICS_ADDR set: %d, want 404", r.Status)
+	}
+	r := do(t, http.MethodGet, "http://"+admin+"/metrics", nil)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "mana_http_requests_total") {
+		t.Fatalf("/metrics on METRICS_ADDR: %d %.200s", r.Status, r.Body)
+	}
+	if r := do(t, http.MethodGet, "http://"+admin+"/debug/pprof/", nil); r.Status != http.StatusOK {
+		t.Fatalf("pprof on METRICS_ADDR: %d", r.Status)
+	}
+}
