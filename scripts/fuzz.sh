@@ -24,6 +24,20 @@ for entry in "${targets[@]}"; do
   echo "fuzz $name ($pkg) for $FUZZ_TIME"
   # -parallel 2: the machine's two cores; the seed corpus in testdata/fuzz
   # and the f.Add seeds run first.
-  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" -parallel 2 "$pkg"
+  out="$(mktemp)"
+  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" -parallel 2 "$pkg" 2>&1 | tee "$out"; then
+    # A crasher is written to testdata and fails the run. The fuzzing
+    # engine itself can also fail at its own deadline when the machine is
+    # starved ("context deadline exceeded", no failing input): run that
+    # target once more rather than fail CI for the engine.
+    if ! grep -q 'Failing input written' "$out" && grep -q 'context deadline exceeded' "$out"; then
+      echo "fuzz $name: the engine timed out at its deadline (no failing input); running it once more"
+      go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" -parallel 2 "$pkg"
+    else
+      rm -f "$out"
+      exit 1
+    fi
+  fi
+  rm -f "$out"
 done
 echo "fuzzing passed in $((SECONDS - t0))s"

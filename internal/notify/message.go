@@ -52,6 +52,8 @@ type Message struct {
 	// CheckPreferences evaluates the user's preferences at acceptance (an
 	// immediate send); a scheduled send is checked at delivery instead.
 	CheckPreferences bool
+	// Sensitive marks a body that holds a secret (Options.Sensitive).
+	Sensitive bool
 }
 
 // ValidationError is a message refused for what it is: sending it again

@@ -76,6 +76,9 @@ type Options struct {
 	Email   *EmailOptions   `json:"email,omitempty"`
 	Push    *PushOptions    `json:"push,omitempty"`
 	Webhook *WebhookOptions `json:"webhook,omitempty"`
+	// Sensitive: the body holds a secret (a sign-in or reset link). The API
+	// never returns it, and it is purged once the delivery is final.
+	Sensitive bool `json:"sensitive,omitempty"`
 }
 
 // EmailOptions override the sender of one email.
@@ -158,6 +161,9 @@ type Attempt struct {
 	// NextStatus is what the notification becomes: delivered, pending (a
 	// retry follows) or failed (no attempt left).
 	NextStatus Status
+	// Purge empties the body and data with the status change (a sensitive
+	// notification whose delivery is final).
+	Purge bool
 }
 
 // IsUUID reports whether s is a UUID in the 8-4-4-4-12 hex form Postgres

@@ -101,7 +101,7 @@ func (s *Service) Accept(ctx context.Context, m Message) (Accepted, error) {
 		UserID: m.UserID, AppID: m.AppID, Channel: m.Channel, Subject: subject, Body: body,
 		Recipient: m.Recipient, ExternalID: m.ExternalID, Priority: m.Priority, Data: m.Data,
 		TemplateID: m.Template, ScheduledFor: m.ScheduledFor,
-		Options: Options{Email: m.EmailOptions, Push: m.PushOptions, Webhook: m.WebhookOptions},
+		Options: Options{Email: m.EmailOptions, Push: m.PushOptions, Webhook: m.WebhookOptions, Sensitive: m.Sensitive},
 	})
 	if err != nil {
 		return Accepted{}, err

@@ -215,6 +215,9 @@ func utcPtr(t *time.Time) *time.Time {
 }
 
 func toJSON(n notify.Notification) notificationJSON {
+	if n.Options.Sensitive {
+		n.Body = nil // a sign-in or reset link: never handed out (the service key is no account takeover)
+	}
 	return notificationJSON{
 		ID: n.ID, UserID: n.UserID, AppID: n.AppID, Channel: string(n.Channel), TemplateID: n.TemplateID,
 		Subject: n.Subject, Body: n.Body, Status: string(n.Status), Priority: string(n.Priority),

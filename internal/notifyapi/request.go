@@ -33,6 +33,9 @@ type SendRequest struct {
 	PushOptions    *notify.PushOptions    `json:"pushOptions,omitempty"`
 	WebhookOptions *notify.WebhookOptions `json:"webhookOptions,omitempty"`
 	ScheduledFor   string                 `json:"scheduledFor,omitempty"`
+	// Sensitive (ours): the body holds a secret; never returned by the
+	// API, purged once the delivery is final.
+	Sensitive bool `json:"sensitive,omitempty"`
 }
 
 // Message is the request as the domain takes it (ScheduledFor and
@@ -41,7 +44,7 @@ func (r SendRequest) Message() notify.Message {
 	return notify.Message{Channel: notify.Channel(r.Channel), AppID: r.AppID, UserID: r.UserID, Recipient: r.Recipient,
 		Recipients: r.Recipients, Template: r.Template, Locale: r.Locale, Subject: r.Subject, Body: r.Body, Data: r.Data,
 		Priority: notify.Priority(r.Priority), ExternalID: r.ExternalID, EmailOptions: r.EmailOptions,
-		PushOptions: r.PushOptions, WebhookOptions: r.WebhookOptions}
+		PushOptions: r.PushOptions, WebhookOptions: r.WebhookOptions, Sensitive: r.Sensitive}
 }
 
 // RequestOf is the body that offers m over HTTP: what the old split
@@ -50,7 +53,7 @@ func RequestOf(m notify.Message) SendRequest {
 	r := SendRequest{Channel: string(m.Channel), AppID: m.AppID, UserID: m.UserID, Recipient: m.Recipient,
 		Recipients: m.Recipients, Template: m.Template, Locale: m.Locale, Subject: m.Subject, Body: m.Body, Data: m.Data,
 		Priority: string(m.Priority), ExternalID: m.ExternalID, EmailOptions: m.EmailOptions,
-		PushOptions: m.PushOptions, WebhookOptions: m.WebhookOptions}
+		PushOptions: m.PushOptions, WebhookOptions: m.WebhookOptions, Sensitive: m.Sensitive}
 	if m.ScheduledFor != nil {
 		r.ScheduledFor = m.ScheduledFor.UTC().Format(time.RFC3339)
 	}

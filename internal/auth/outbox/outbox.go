@@ -46,8 +46,9 @@ type MailArgs struct {
 // Message is the mail as mana-notify accepts it: the one mapping of an
 // outbox entry, used in-process (`mana serve`) and over HTTP alike.
 func (m MailArgs) Message() notify.Message {
+	// Sensitive: verification and reset mails carry their link's secret.
 	return notify.Message{Channel: notify.ChannelEmail, AppID: AppID, Recipient: m.To, Subject: m.Subject,
-		Body: m.HTML, ExternalID: m.ExternalID}
+		Body: m.HTML, ExternalID: m.ExternalID, Sensitive: true}
 }
 
 // Kind names the job type in river_job.kind.

@@ -288,6 +288,8 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, job *river.Job[Ar
 	recordErr := w.store.RecordAttempt(recordCtx, notify.Attempt{
 		NotificationID: id, Number: n.Attempts, Channel: n.Channel,
 		Err: sendErr, Duration: elapsed, NextStatus: next, StatusCode: out.statusCode, ProviderID: out.providerID,
+		// A link in a delivered (or finally failed) mail is kept nowhere.
+		Purge: n.Options.Sensitive && next != notify.StatusPending,
 	})
 	w.metrics.NotificationLatency.WithLabelValues(string(n.Channel)).Observe(elapsed.Seconds())
 

@@ -234,8 +234,10 @@ func (s *NotifyStore) RecordAttempt(ctx context.Context, a notify.Attempt) error
 			SET status = $2::notify.notification_status,
 			    delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END,
 			    error_message = $3,
+			    body = CASE WHEN $4 THEN NULL ELSE body END,
+			    data = CASE WHEN $4 THEN NULL ELSE data END,
 			    updated_at = now()
-			WHERE id = $1`, a.NotificationID, string(a.NextStatus), errorMessage)
+			WHERE id = $1`, a.NotificationID, string(a.NextStatus), errorMessage, a.Purge)
 		if err != nil {
 			return fmt.Errorf("update notification status: %w", err)
 		}

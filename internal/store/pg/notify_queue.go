@@ -13,7 +13,7 @@ import (
 )
 
 func encodeOptions(o notify.Options) (any, error) {
-	if o.Email == nil && o.Push == nil && o.Webhook == nil {
+	if o == (notify.Options{}) {
 		return nil, nil // NULL
 	}
 	b, err := json.Marshal(o)

@@ -65,7 +65,7 @@ func (s *NotifyStore) Create(ctx context.Context, n notify.NewNotification) (cre
 		return notify.Created{}, fmt.Errorf("encode notification data: %w", err)
 	}
 	opts := n.Options
-	options, err := encodeJSON(opts, opts.Email == nil && opts.Push == nil && opts.Webhook == nil)
+	options, err := encodeJSON(opts, opts == (notify.Options{}))
 	if err != nil {
 		return notify.Created{}, fmt.Errorf("encode notification options: %w", err)
 	}
@@ -249,8 +249,10 @@ func (s *NotifyStore) RecordAttempt(ctx context.Context, a notify.Attempt) error
 			SET status = ?1,
 			    delivered_at = CASE WHEN ?1 = 'delivered' THEN ?2 ELSE delivered_at END,
 			    error_message = ?3,
+			    body = CASE WHEN ?5 THEN NULL ELSE body END,
+			    data = CASE WHEN ?5 THEN NULL ELSE data END,
 			    updated_at = ?2
-			WHERE id = lower(?4)`, string(a.NextStatus), now, errorMessage, a.NotificationID)
+			WHERE id = lower(?4)`, string(a.NextStatus), now, errorMessage, a.NotificationID, a.Purge)
 		if err != nil {
 			return fmt.Errorf("update notification status: %w", err)
 		}

@@ -105,6 +105,7 @@ func RunNotify(t *testing.T, open OpenNotify) {
 		{"CancelSemantics", testCancel},
 		{"ConcurrentClaimsCountEachAttemptOnce", testConcurrentClaims},
 		{"RecordAttemptsAndListFailures", testRecordAttempts},
+		{"SensitiveBodyPurged", testSensitivePurge},
 		{"Skip", testSkip},
 		{"Redrive", testRedrive},
 		{"Templates", testTemplates},
@@ -688,5 +689,44 @@ func testStats(t *testing.T, st notify.Store, _ *JobRecorder) {
 	}
 	if s.OldestPending < 0 || s.DeadLetters < 1 {
 		t.Fatalf("stats %+v: want no negative age and at least this run's dead letter", s)
+	}
+}
+
+// testSensitivePurge (audit F3): a sensitive notification keeps its flag
+// through the store, keeps its body while a retry may need it, and loses
+// body and data with the final status in the same write.
+// Negative control: RecordAttempt ignoring Purge keeps the body and fails
+// "after delivery".
+func testSensitivePurge(t *testing.T, st notify.Store, _ *JobRecorder) {
+	n := email("")
+	n.Data = map[string]any{"link": "secret"}
+	n.Options.Sensitive = true
+	id := mustCreate(t, st, n)
+	if got := mustGet(t, st, id); !got.Options.Sensitive || got.Body == nil {
+		t.Fatalf("stored: %+v; want the sensitive flag and the body", got)
+	}
+	for i, next := range []notify.Status{notify.StatusPending, notify.StatusDelivered} {
+		if _, ok, err := st.Claim(ctx(t), id); err != nil || !ok {
+			t.Fatalf("claim: %v %v", ok, err)
+		}
+		var sendErr error
+		if next == notify.StatusPending {
+			sendErr = errors.New("smtp 451")
+		}
+		if err := st.RecordAttempt(ctx(t), notify.Attempt{NotificationID: id, Number: i + 1, Channel: notify.ChannelEmail,
+			Err: sendErr, NextStatus: next, Purge: next != notify.StatusPending}); err != nil {
+			t.Fatal(err)
+		}
+		got := mustGet(t, st, id)
+		switch next {
+		case notify.StatusPending:
+			if got.Body == nil || got.Data == nil {
+				t.Fatalf("after a retryable failure: %+v; want the body kept for the retry", got)
+			}
+		default:
+			if got.Body != nil || got.Data != nil || got.Status != notify.StatusDelivered {
+				t.Fatalf("after delivery: %+v; want body and data purged", got)
+			}
+		}
 	}
 }
