@@ -32,6 +32,8 @@ const authCORSHeaders = "Content-Type, Authorization, X-Service-Key, X-App-Id"
 type authPart struct {
 	api     *authapi.API
 	service *auth.Service
+	// ring seals the outbox's mail bodies; the outbox worker opens them.
+	ring    *kek.Ring
 	limiter ratelimit.Limiter
 	rules   ratelimit.Rules
 	close   func()
@@ -83,7 +85,8 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 	svc := auth.NewService(auth.Config{
 		Store: st.store, Hasher: password.NewHasher(password.OWASP, cfg.MaxConcurrentHashes), Tokens: tokens,
 		BaseURL: cfg.BaseURL, Callbacks: auth.NewCallbackPolicy(append([]string{cfg.BaseURL}, cfg.CORSOrigins...)...),
-		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: cfg.MaxDailySignups, LegacySecret: secret, Log: log,
+		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: cfg.MaxDailySignups, LegacySecret: secret,
+		MailSealer: ring, Log: log,
 	})
 	limiter, rules, closeLimiter, err := rateLimiter(ctx, log, cfg)
 	if err != nil {
@@ -93,7 +96,7 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 		TrustedProxies: cfg.TrustedProxies, BaseURL: cfg.BaseURL, BetterAuthSecret: secret, CookieDomain: cfg.CookieDomain,
 		Production: cfg.Production, ReauthMaxAge: cfg.ReauthMaxAge, TrustedOrigins: append(append([]string{}, cfg.CORSOrigins...), cfg.TrustedOrigins...),
 		Registry: reg, OmitHealth: omitHealth})
-	return authPart{api: api, service: svc, limiter: limiter, rules: rules, close: closeLimiter}, nil
+	return authPart{api: api, service: svc, ring: ring, limiter: limiter, rules: rules, close: closeLimiter}, nil
 }
 
 // rollbackWindow reads the cut-over state at start (each write reads it

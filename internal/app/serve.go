@@ -89,7 +89,7 @@ func ServeAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 		return err
 	}
 	defer a.close()
-	if err := allWorkers(workers, log, n); err != nil {
+	if err := allWorkers(workers, log, a, n); err != nil {
 		return err
 	}
 	handler := allRoutes(log, cfg, a, n, capture)
@@ -139,10 +139,10 @@ func buildBoth(ctx context.Context, log *slog.Logger, cfg config.Serve, be backe
 
 // allWorkers registers `mana serve`'s workers on its one job client:
 // notify's delivery and the in-process hand-off of auth's mail.
-func allWorkers(workers *river.Workers, log *slog.Logger, n notifyPart) error {
+func allWorkers(workers *river.Workers, log *slog.Logger, a authPart, n notifyPart) error {
 	if err := errors.Join(
 		river.AddWorkerSafely(workers, n.worker),
-		river.AddWorkerSafely(workers, &outbox.Worker{Via: handOff{notify: n.service}, Log: log}),
+		river.AddWorkerSafely(workers, &outbox.Worker{Via: handOff{notify: n.service}, Opener: a.ring, Log: log}),
 	); err != nil {
 		return fmt.Errorf("register workers: %w", err)
 	}
@@ -186,8 +186,11 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 		return err
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &outbox.Worker{NotifyURL: cfg.NotifyURL, ServiceKey: cfg.ServiceKey,
-		HTTP: &http.Client{Timeout: outboxTimeout}, Log: log})
+	// Its Opener (the KEK ring) is set once the auth part is built, before
+	// the job client starts.
+	mailWorker := &outbox.Worker{NotifyURL: cfg.NotifyURL, ServiceKey: cfg.ServiceKey,
+		HTTP: &http.Client{Timeout: outboxTimeout}, Log: log}
+	river.AddWorker(workers, mailWorker)
 	be, err := openBackend(ctx, log, backendOptions{databaseURL: cfg.DatabaseURL, maxConns: authMaxConns,
 		migrate: []pg.Component{pg.Auth}, queues: map[string]river.QueueConfig{outbox.Queue: {MaxWorkers: outboxWorkers}},
 		workers: workers})
@@ -202,6 +205,7 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 		return err
 	}
 	defer a.close()
+	mailWorker.Opener = a.ring
 	mux := http.NewServeMux()
 	a.api.Routes(mux)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

@@ -51,7 +51,7 @@ func newAllInOne(t *testing.T) *allInOne {
 		be.close()
 		t.Fatal(err)
 	}
-	if err := allWorkers(workers, log, n); err != nil {
+	if err := allWorkers(workers, log, a, n); err != nil {
 		t.Fatal(err)
 	}
 	if err := be.jobs.Start(ctx); err != nil {

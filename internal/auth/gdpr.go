@@ -76,7 +76,7 @@ func (s *Service) DeleteAccount(ctx context.Context, p Principal) (Deletion, err
 		}
 		m := accountDeletedMail(u.Email)
 		m.ExternalID = "auth-account-deleted-" + u.ID
-		return tx.EnqueueMail(ctx, m)
+		return s.enqueueMail(ctx, tx, m)
 	})
 	if err != nil {
 		return Deletion{}, unavailable("delete account", err)

@@ -1,9 +1,20 @@
 package auth
 
 import (
+	"context"
 	"html"
 	"net/url"
 )
+
+// enqueueMail puts m in the outbox of tx, its body sealed when a sealer is
+// configured.
+func (s *Service) enqueueMail(ctx context.Context, tx Tx, m Mail) error {
+	if s.mailSealer != nil {
+		m.SealedHTML, m.KEKID = s.mailSealer.Seal([]byte(m.HTML), MailAAD(m.ExternalID))
+		m.HTML = ""
+	}
+	return tx.EnqueueMail(ctx, m)
+}
 
 // verificationMail builds the verification email of the seed contract (§7.7)
 // with the name and URL HTML-escaped. The link carries token first, then

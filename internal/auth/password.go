@@ -91,7 +91,7 @@ func (s *Service) ForgotPassword(ctx context.Context, rawEmail, rawRedirect stri
 		link := s.baseURL + "/api/auth/reset-password/" + url.PathEscape(secret) + "?callbackURL=" + url.QueryEscape(redirect)
 		m := resetMail(u.Email, u.Name, link)
 		m.ExternalID = "auth-reset-" + hex.EncodeToString(hash[:12])
-		return tx.EnqueueMail(ctx, m)
+		return s.enqueueMail(ctx, tx, m)
 	})
 	if err != nil {
 		return unavailable("forgot password", err)
@@ -344,7 +344,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 		}
 		m := passwordChangedMail(user.Email, user.Name)
 		m.ExternalID = "auth-password-changed-" + randid.UserID()
-		return tx.EnqueueMail(ctx, m)
+		return s.enqueueMail(ctx, tx, m)
 	})
 	if errors.Is(err, ErrWrongPassword) {
 		return ErrWrongPassword

@@ -133,7 +133,7 @@ func (s *Service) registerExisting(ctx context.Context, tx Tx, email, hash, call
 	link := s.baseURL + "/api/auth/reset-password/" + url.PathEscape(secret) + "?callbackURL=" + url.QueryEscape(callback)
 	m := existingAccountMail(owner.Email, owner.Name, link)
 	m.ExternalID = "auth-existing-" + hex.EncodeToString(th[:12])
-	return tx.EnqueueMail(ctx, m)
+	return s.enqueueMail(ctx, tx, m)
 }
 
 func (s *Service) issueVerification(ctx context.Context, tx Tx, u User, secret, reason, callback string, now time.Time) error {
@@ -145,7 +145,7 @@ func (s *Service) issueVerification(ctx context.Context, tx Tx, u User, secret, 
 	m := verificationMail(s.baseURL, u.Email, u.Name, secret, callback)
 	// The idempotency key lets notify drop a duplicate if our hand-off is retried.
 	m.ExternalID = "auth-verify-" + hex.EncodeToString(hash[:12])
-	return tx.EnqueueMail(ctx, m)
+	return s.enqueueMail(ctx, tx, m)
 }
 
 // callbackOrRoot keeps a client's sourceAppUrl for the link only when it is

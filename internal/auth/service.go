@@ -33,6 +33,7 @@ type Service struct {
 	// legacySecret is BETTER_AUTH_SECRET: it signed the old service's
 	// verification links.
 	legacySecret []byte
+	mailSealer   MailSealer
 	now          func() time.Time
 	log          *slog.Logger
 }
@@ -50,15 +51,17 @@ type Config struct {
 	MaxDailySignups int
 	// LegacySecret is BETTER_AUTH_SECRET (the old service's links).
 	LegacySecret string
-	Now          func() time.Time
-	Log          *slog.Logger
+	// MailSealer seals outbox mail bodies (nil: stored as they are, tests).
+	MailSealer MailSealer
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
 // NewService builds the service.
 func NewService(c Config) *Service {
 	s := &Service{store: c.Store, hasher: c.Hasher, tokens: c.Tokens, baseURL: c.BaseURL,
 		callbacks: c.Callbacks, lockout: c.Lockout, policy: c.Policy, maxDailySignups: c.MaxDailySignups,
-		legacySecret: []byte(c.LegacySecret), now: c.Now, log: c.Log}
+		legacySecret: []byte(c.LegacySecret), mailSealer: c.MailSealer, now: c.Now, log: c.Log}
 	if s.now == nil {
 		s.now = time.Now
 	}

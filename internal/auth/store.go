@@ -81,7 +81,21 @@ type Mail struct {
 	Subject    string
 	HTML       string
 	ExternalID string
+	// SealedHTML replaces HTML when a MailSealer is configured: the body
+	// (a sign-in or reset link) sealed under the KEK named KEKID, so the job
+	// table never holds the link in clear (audit F3).
+	SealedHTML []byte
+	KEKID      string
 }
+
+// MailSealer seals mail bodies at rest (the KEK ring).
+type MailSealer interface {
+	Seal(plaintext, aad []byte) (sealed []byte, kekID string)
+}
+
+// MailAAD binds a sealed body to its mail: a body copied into another job
+// does not open.
+func MailAAD(externalID string) []byte { return []byte("auth_mail:" + externalID) }
 
 // AccountSummary is what /me/data reports about the account.
 type AccountSummary struct {

@@ -34,13 +34,15 @@ func TestHappyPath(t *testing.T) {
 	if n := countMailJobs(t, email); n != 1 {
 		t.Fatalf("auth_mail jobs for %s right after register = %d, want 1", email, n)
 	}
-	var subject, htmlBody, externalID string
-	if err := db.QueryRow(context.Background(), `SELECT args->>'subject', args->>'html', args->>'external_id'
-		FROM river.river_job WHERE kind = 'auth_mail' AND args->>'to' = $1`, email).Scan(&subject, &htmlBody, &externalID); err != nil {
+	// The body (with the link) is sealed under the KEK, never in clear (audit F3).
+	var subject, htmlBody, sealed, externalID string
+	if err := db.QueryRow(context.Background(), `SELECT args->>'subject', coalesce(args->>'html', ''), coalesce(args->>'sealed', ''),
+		args->>'external_id' FROM river.river_job WHERE kind = 'auth_mail' AND args->>'to' = $1`, email).Scan(&subject, &htmlBody, &sealed, &externalID); err != nil {
 		t.Fatalf("read auth_mail job args: %v", err)
 	}
-	if subject == "" || htmlBody == "" || externalID == "" {
-		t.Fatalf("auth_mail job args incomplete: subject=%q external_id=%q html=%d bytes", subject, externalID, len(htmlBody))
+	if subject == "" || htmlBody != "" || sealed == "" || externalID == "" {
+		t.Fatalf("auth_mail job args: subject=%q external_id=%q html=%d bytes sealed=%d bytes; want the body sealed only",
+			subject, externalID, len(htmlBody), len(sealed))
 	}
 
 	m := waitForMail(t, email, 1, 30*time.Second)

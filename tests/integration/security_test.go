@@ -47,9 +47,12 @@ func TestMadeUpMethodsCreateNoSeries(t *testing.T) {
 	}
 }
 
-// TestResetTokenNotLogged (audit F2): opening a reset link leaves no trace
-// of its token in the access log (the route's pattern is logged instead).
-// Negative control: logging r.URL.Path again puts the token in auth.log.
+// TestResetTokenNotLogged (audit F2, F3): a reset link's token is in no
+// job's arguments, notify's copy of the mail loses its body once
+// delivered, and opening the link leaves no trace of the token in the
+// access log (the route's pattern is logged instead).
+// Negative controls: logging r.URL.Path again puts the token in auth.log;
+// a nil MailSealer in newAuthPart leaves it in river_job.
 func TestResetTokenNotLogged(t *testing.T) {
 	dir := os.Getenv("MANA_STACK_DIR")
 	if dir == "" {
@@ -59,6 +62,18 @@ func TestResetTokenNotLogged(t *testing.T) {
 	link := requestReset(t, u.Email, "http://localhost:5173/reset")
 	tok := tokenOf(t, link)
 	followReset(t, link)
+	// Audit F3: the link is in no job's arguments (sealed under the KEK),
+	// and notify purges the mail's body once it is delivered.
+	if n := queryInt(t, `SELECT count(*) FROM river.river_job WHERE args::text LIKE '%' || $1 || '%'`, tok); n != 0 {
+		t.Fatalf("%d job(s) hold the reset token in clear", n)
+	}
+	eventually(t, 30*time.Second, "the reset mail's body purged after delivery", func() bool {
+		return queryInt(t, `SELECT count(*) FROM notify.notifications WHERE recipient = $1 AND status = 'delivered'
+			AND subject = $2 AND body IS NULL`, u.Email, resetSubject) == 1
+	})
+	if n := queryInt(t, `SELECT count(*) FROM notify.notifications WHERE body LIKE '%' || $1 || '%'`, tok); n != 0 {
+		t.Fatalf("notify keeps the reset token in %d body/bodies", n)
+	}
 	logFile := filepath.Join(dir, "logs", "auth.log")
 	var seen bool
 	eventually(t, 10*time.Second, "the reset request in the access log", func() bool {

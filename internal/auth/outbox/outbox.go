@@ -41,6 +41,31 @@ type MailArgs struct {
 	Subject    string `json:"subject"`
 	HTML       string `json:"html"`
 	ExternalID string `json:"external_id"`
+	// Sealed is the body sealed under the KEK named KEKID (HTML is then
+	// empty): the link in it is never in the job table in clear.
+	Sealed []byte `json:"sealed,omitempty"`
+	KEKID  string `json:"kek_id,omitempty"`
+}
+
+// Opener opens sealed bodies (the KEK ring).
+type Opener interface {
+	Open(kekID string, sealed, aad []byte) ([]byte, error)
+}
+
+// Opened is m with its body in clear, for the hand-off.
+func (m MailArgs) Opened(o Opener) (MailArgs, error) {
+	if len(m.Sealed) == 0 {
+		return m, nil
+	}
+	if o == nil {
+		return MailArgs{}, errors.New("the mail body is sealed and no KEK ring is configured")
+	}
+	html, err := o.Open(m.KEKID, m.Sealed, auth.MailAAD(m.ExternalID))
+	if err != nil {
+		return MailArgs{}, fmt.Errorf("open the sealed mail body (KEK %s): %w", m.KEKID, err)
+	}
+	m.HTML, m.Sealed, m.KEKID = string(html), nil, ""
+	return m, nil
 }
 
 // Message is the mail as mana-notify accepts it: the one mapping of an
@@ -63,7 +88,7 @@ func (MailArgs) InsertOpts() river.InsertOpts {
 // in the transaction that records the mail (River reads its queue and
 // attempts from MailArgs.InsertOpts).
 func Job(m auth.Mail) MailArgs {
-	return MailArgs{To: m.To, Subject: m.Subject, HTML: m.HTML, ExternalID: m.ExternalID}
+	return MailArgs{To: m.To, Subject: m.Subject, HTML: m.HTML, ExternalID: m.ExternalID, Sealed: m.SealedHTML, KEKID: m.KEKID}
 }
 
 // Deliverer hands one mail to mana-notify. An error wrapped by Permanent
@@ -80,7 +105,9 @@ type Worker struct {
 	ServiceKey string
 	HTTP       *http.Client
 	Via        Deliverer
-	Log        *slog.Logger
+	// Opener opens sealed bodies; nil for outboxes that seal nothing.
+	Opener Opener
+	Log    *slog.Logger
 }
 
 // NextRetry backs off exponentially from one second up to maxBackoff.
@@ -120,11 +147,16 @@ func Permanent(err error) error { return permanentError{err} }
 // a refusal of the mail itself (400, 413, 422) is permanent and cancels the
 // job loudly; anything else, including a wrong service key, is retried.
 func (w *Worker) Work(ctx context.Context, job *river.Job[MailArgs]) error {
-	var err error
+	args, err := job.Args.Opened(w.Opener)
+	if err != nil {
+		// No retry opens it (the KEK is gone from the ring): loudly cancelled.
+		w.Log.ErrorContext(ctx, "outbox mail cannot be opened; giving up", "job_id", job.ID, "err", err)
+		return river.JobCancel(err)
+	}
 	if w.Via != nil {
-		err = w.Via.Deliver(ctx, job.Args)
+		err = w.Via.Deliver(ctx, args)
 	} else {
-		err = w.send(ctx, job.Args)
+		err = w.send(ctx, args)
 	}
 	if err == nil {
 		return nil

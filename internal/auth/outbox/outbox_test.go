@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/kek"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -89,5 +92,36 @@ func TestWorkThroughDeliverer(t *testing.T) {
 	w.Via = deliverFunc(func(context.Context, MailArgs) error { return errors.New("database down") })
 	if err := w.Work(context.Background(), job()); err == nil || errors.As(err, &cancel) {
 		t.Fatalf("transient failure: want a retryable error, got %v", err)
+	}
+}
+
+// TestSealedBody (audit F3): a sealed mail body opens only with its ring and
+// for its own mail (the external id is bound), and an unsealed one passes.
+// Negative control: Opened ignoring the AAD lets the swapped job open.
+func TestSealedBody(t *testing.T) {
+	ring, err := kek.NewRing(make([]byte, kek.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, kekID := ring.Seal([]byte("<a href=\"https://x/verify?token=SECRET\">x</a>"), auth.MailAAD("ext-1"))
+	m := Job(auth.Mail{To: "a@b.io", Subject: "S", ExternalID: "ext-1", SealedHTML: sealed, KEKID: kekID})
+	if m.HTML != "" || strings.Contains(string(m.Sealed), "SECRET") {
+		t.Fatalf("job args hold the body in clear: %+v", m)
+	}
+	open, err := m.Opened(ring)
+	if err != nil || !strings.Contains(open.HTML, "SECRET") || open.Message().Body != open.HTML || !open.Message().Sensitive {
+		t.Fatalf("opened: %+v, %v", open, err)
+	}
+	swapped := m
+	swapped.ExternalID = "ext-2"
+	if _, err := swapped.Opened(ring); err == nil {
+		t.Fatal("a body moved to another mail opened")
+	}
+	if _, err := m.Opened(nil); err == nil {
+		t.Fatal("a sealed body opened without a ring")
+	}
+	plain := Job(auth.Mail{To: "a@b.io", HTML: "<p>x</p>"})
+	if got, err := plain.Opened(nil); err != nil || got.HTML != "<p>x</p>" {
+		t.Fatalf("unsealed: %+v, %v", got, err)
 	}
 }
