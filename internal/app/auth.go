@@ -88,6 +88,9 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: cfg.MaxDailySignups, LegacySecret: secret,
 		MailSealer: ring, Log: log,
 	})
+	if err := svc.RefreshTimingPadding(ctx); err != nil {
+		return authPart{}, err
+	}
 	limiter, rules, closeLimiter, err := rateLimiter(ctx, log, cfg)
 	if err != nil {
 		return authPart{}, err

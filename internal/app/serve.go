@@ -41,6 +41,8 @@ const (
 	notifyMaxConns = 20
 	// outboxWorkers hand auth's mail to notify.
 	outboxWorkers = 4
+	// requestWorkers decide forgot-password and resend requests.
+	requestWorkers = 2
 	// outboxTimeout bounds one hand-off to notify over HTTP.
 	outboxTimeout = 15 * time.Second
 )
@@ -65,8 +67,7 @@ func ServeAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 	// client exists (the stores insert their jobs through it); River reads
 	// the bundle when it starts.
 	workers := river.NewWorkers()
-	queues := notifyQueues()
-	queues[outbox.Queue] = river.QueueConfig{MaxWorkers: outboxWorkers}
+	queues := allQueues()
 	dsn := ""
 	if cfg.DatabaseSet {
 		dsn = cfg.Auth.DatabaseURL
@@ -137,12 +138,28 @@ func buildBoth(ctx context.Context, log *slog.Logger, cfg config.Serve, be backe
 	return a, n, nil
 }
 
+// allQueues are the queues of `mana serve`'s one job client: notify's and auth's.
+func allQueues() map[string]river.QueueConfig {
+	queues := notifyQueues()
+	for name, q := range authQueues() {
+		queues[name] = q
+	}
+	return queues
+}
+
+// authQueues are auth's queues: mail hand-offs and account requests.
+func authQueues() map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{outbox.Queue: {MaxWorkers: outboxWorkers}, outbox.RequestQueue: {MaxWorkers: requestWorkers}}
+}
+
 // allWorkers registers `mana serve`'s workers on its one job client:
-// notify's delivery and the in-process hand-off of auth's mail.
+// notify's delivery, the in-process hand-off of auth's mail and auth's
+// account requests.
 func allWorkers(workers *river.Workers, log *slog.Logger, a authPart, n notifyPart) error {
 	if err := errors.Join(
 		river.AddWorkerSafely(workers, n.worker),
 		river.AddWorkerSafely(workers, &outbox.Worker{Via: handOff{notify: n.service}, Opener: a.ring, Log: log}),
+		river.AddWorkerSafely(workers, &outbox.RequestWorker{Handler: a.service, Log: log}),
 	); err != nil {
 		return fmt.Errorf("register workers: %w", err)
 	}
@@ -191,9 +208,10 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 	mailWorker := &outbox.Worker{NotifyURL: cfg.NotifyURL, ServiceKey: cfg.ServiceKey,
 		HTTP: &http.Client{Timeout: outboxTimeout}, Log: log}
 	river.AddWorker(workers, mailWorker)
+	requestWorker := &outbox.RequestWorker{Log: log}
+	river.AddWorker(workers, requestWorker)
 	be, err := openBackend(ctx, log, backendOptions{databaseURL: cfg.DatabaseURL, maxConns: authMaxConns,
-		migrate: []pg.Component{pg.Auth}, queues: map[string]river.QueueConfig{outbox.Queue: {MaxWorkers: outboxWorkers}},
-		workers: workers})
+		migrate: []pg.Component{pg.Auth}, queues: authQueues(), workers: workers})
 	if err != nil {
 		return err
 	}
@@ -206,6 +224,7 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 	}
 	defer a.close()
 	mailWorker.Opener = a.ring
+	requestWorker.Handler = a.service
 	mux := http.NewServeMux()
 	a.api.Routes(mux)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

@@ -15,7 +15,6 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/mana/mana/internal/auth/outbox"
 	"github.com/mana/mana/internal/config"
 )
 
@@ -38,9 +37,7 @@ func newAllInOne(t *testing.T) *allInOne {
 	}
 	log := slog.New(slog.DiscardHandler)
 	workers := river.NewWorkers()
-	queues := notifyQueues()
-	queues[outbox.Queue] = river.QueueConfig{MaxWorkers: outboxWorkers}
-	be, err := openSQLite(ctx, log, backendOptions{dataDir: cfg.DataDir, queues: queues, workers: workers,
+	be, err := openSQLite(ctx, log, backendOptions{dataDir: cfg.DataDir, queues: allQueues(), workers: workers,
 		policies: notifyPolicies(cfg.Notify)})
 	if err != nil {
 		t.Fatal(err)

@@ -106,6 +106,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput, c Client) (LoginRe
 		return LoginResult{}, s.recordLocked(ctx, email, lock, c)
 	}
 
+	s.maybeRefreshPadding(ctx)
 	ok, err := s.hasher.Verify(ctx, pw, stored, window)
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("login: verify password of user %s: %w", user.ID, err)

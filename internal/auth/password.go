@@ -2,10 +2,8 @@ package auth
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/mana/mana/internal/audit"
@@ -41,63 +39,6 @@ func (s *Service) checkNewPassword(pw, email string) error {
 
 // PasswordPolicy exposes the policy (for status endpoints and docs).
 func (s *Service) PasswordPolicy() *policy.Policy { return s.policy }
-
-// ForgotPassword mails a reset link to an existing user. It reveals nothing
-// about whether the address exists: unknown, malformed and throttled
-// addresses succeed silently. Only a store failure is an error (a reset mail
-// that was not recorded must not look sent).
-func (s *Service) ForgotPassword(ctx context.Context, rawEmail, rawRedirect string, c Client) error {
-	email := CanonicalEmail(rawEmail)
-	if validateEmail(email) != nil {
-		return nil
-	}
-	redirect := ""
-	if rawRedirect != "" {
-		if cb, err := s.callbacks.Check(rawRedirect); err == nil {
-			redirect = cb
-		} else {
-			s.log.WarnContext(ctx, "ignoring a redirectTo outside the allowed origins", "redirect_to", rawRedirect)
-		}
-	}
-	now := s.now().UTC()
-	secret := randid.Secret()
-	err := s.store.InTx(ctx, func(tx Tx) error {
-		u, found, err := existingUser(ctx, tx, email)
-		if err != nil || !found {
-			return err
-		}
-		if err := tx.LockUser(ctx, u.ID); err != nil {
-			return err
-		}
-		recent, err := tx.LinkTokensSince(ctx, u.ID, resetPurpose, "forgot", now.Add(-resetMinSpacing))
-		if err != nil {
-			return err
-		}
-		if len(recent) > 0 {
-			s.log.InfoContext(ctx, "password reset mail throttled", "user_id", u.ID)
-			return nil
-		}
-		hash := hashToken(secret)
-		if err := tx.InsertLinkToken(ctx, LinkToken{Hash: hash, Purpose: resetPurpose, UserID: u.ID, Email: u.Email,
-			Reason: "forgot", ExpiresAt: now.Add(ResetLinkTTL)}); err != nil {
-			return err
-		}
-		if err := tx.InsertEvent(ctx, audit.Event{UserID: u.ID, Type: audit.PasswordResetRequested, IP: c.IP, UserAgent: c.UserAgent,
-			Metadata: map[string]any{"email": u.Email}}); err != nil {
-			return err
-		}
-		// The contract's link shape (§9.4): the GET handler
-		// checks the token and redirects to the client's page with ?token=.
-		link := s.baseURL + "/api/auth/reset-password/" + url.PathEscape(secret) + "?callbackURL=" + url.QueryEscape(redirect)
-		m := resetMail(u.Email, u.Name, link)
-		m.ExternalID = "auth-reset-" + hex.EncodeToString(hash[:12])
-		return s.enqueueMail(ctx, tx, m)
-	})
-	if err != nil {
-		return unavailable("forgot password", err)
-	}
-	return nil
-}
 
 // CheckResetToken tells whether a reset link may still be used (for the
 // link's redirect). ErrTokenInvalid or ErrTokenExpired otherwise.
@@ -272,6 +213,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, in ChangePass
 	if err := s.checkNewPassword(in.NewPassword, user.Email); err != nil {
 		return err
 	}
+	s.maybeRefreshPadding(ctx)
 	ok, err := s.hasher.Verify(ctx, in.CurrentPassword, stored, window)
 	if err != nil {
 		return fmt.Errorf("change password: verify current password of user %s: %w", user.ID, err)

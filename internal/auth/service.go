@@ -36,6 +36,9 @@ type Service struct {
 	mailSealer   MailSealer
 	now          func() time.Time
 	log          *slog.Logger
+	padding      padding
+	// registerCost evens out the timing of new and taken registrations.
+	registerCost costEqualizer
 }
 
 // Config wires a Service.

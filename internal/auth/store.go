@@ -88,6 +88,28 @@ type Mail struct {
 	KEKID      string
 }
 
+// AccountRequest is a forgot-password or resend-verification request as the
+// request path records it: the same one job whether or not the address has
+// an account, so answer and timing say nothing about it (audit F10). The
+// worker decides (HandleAccountRequest).
+type AccountRequest struct {
+	Kind  RequestKind
+	Email string // canonical
+	// Redirect is the checked callback for the link ("" or "/" when none
+	// or not allowed).
+	Redirect      string
+	IP, UserAgent string
+}
+
+// RequestKind names what an AccountRequest asks for.
+type RequestKind string
+
+// The account requests decided off the request path.
+const (
+	RequestForgotPassword RequestKind = "forgot-password"
+	RequestResendVerify   RequestKind = "resend-verification"
+)
+
 // MailSealer seals mail bodies at rest (the KEK ring).
 type MailSealer interface {
 	Seal(plaintext, aad []byte) (sealed []byte, kekID string)
@@ -148,6 +170,8 @@ type Tx interface {
 
 	InsertEvent(ctx context.Context, e audit.Event) error
 	EnqueueMail(ctx context.Context, m Mail) error
+	// EnqueueRequest records an account request for the worker, in tx.
+	EnqueueRequest(ctx context.Context, r AccountRequest) error
 
 	AccountTx
 }
@@ -158,6 +182,9 @@ type CutoverTx interface {
 	// RollbackWindow reports whether the database is in the cut-over's
 	// rollback window: then only formats the old service reads are written.
 	RollbackWindow(ctx context.Context) (bool, error)
+	// LegacyCredentialsRemain reports whether any stored password is not an
+	// argon2id hash (Better Auth scrypt, wrapped or not).
+	LegacyCredentialsRemain(ctx context.Context) (bool, error)
 	// SessionByToken returns the session whose stored token equals one of
 	// forms (the stored form of a token differs by who wrote the row);
 	// ErrNotFound when none does.

@@ -23,6 +23,7 @@ func TestPasswordReset(t *testing.T) {
 		if r.obj()["success"] != true {
 			t.Fatalf("forgot %s: %s", email, r)
 		}
+		s.decideRequests(t)
 	}
 	unknown := newEmail("reset-unknown")
 	forgot(unknown, "")

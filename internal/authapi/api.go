@@ -211,7 +211,7 @@ func (a *API) resendVerification(w http.ResponseWriter, r *http.Request) {
 		badBody(w, r, err)
 		return
 	}
-	if err := a.svc.ResendVerification(r.Context(), in.Email, in.SourceAppURL); err != nil {
+	if err := a.svc.ResendVerification(r.Context(), in.Email, in.SourceAppURL, a.client(r)); err != nil {
 		a.fail(w, r, "/resend-verification", err)
 		return
 	}

@@ -8,6 +8,7 @@ package authapi_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/auth/outbox"
 	"github.com/mana/mana/internal/authapi"
 	"github.com/mana/mana/internal/kek"
 	"github.com/mana/mana/internal/password"
@@ -78,6 +80,8 @@ type testServer struct {
 	clock *testClock
 	// mail reads the outbox.
 	mail mailbox
+	// svc decides the recorded account requests (decideRequests).
+	svc *auth.Service
 }
 
 // newTestServer builds the API on a fresh SQLite file in t.TempDir().
@@ -148,7 +152,7 @@ func newTestServer(t *testing.T, opts testOptions) *testServer {
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	return &testServer{handler: api.RateLimited(mux, opts.Limiter, opts.Rules), db: db, store: store, vaults: vaults,
-		clock: clock, mail: mailbox{db}}
+		clock: clock, mail: mailbox{db}, svc: svc}
 }
 
 // Migrating takes most of a server's start-up (about a second with -race),
@@ -292,6 +296,45 @@ func (m mailbox) to(t *testing.T, addr string) []string {
 		t.Fatalf("read the outbox: %v", err)
 	}
 	return out
+}
+
+// decideRequests works the recorded account requests (forgot password,
+// resend verification) as the request worker does, and removes their jobs.
+func (s *testServer) decideRequests(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, `SELECT id, json(args) FROM river_job WHERE kind = 'auth_request' ORDER BY id`)
+	if err != nil {
+		t.Fatalf("read the requests: %v", err)
+	}
+	type job struct {
+		id   int64
+		args outbox.RequestArgs
+	}
+	var jobs []job
+	for rows.Next() {
+		var j job
+		var raw []byte
+		if err := rows.Scan(&j.id, &raw); err != nil {
+			t.Fatalf("read the requests: %v", err)
+		}
+		if err := json.Unmarshal(raw, &j.args); err != nil {
+			t.Fatalf("request job %d: %v", j.id, err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		t.Fatalf("read the requests: %v", err)
+	}
+	for _, j := range jobs {
+		if err := s.svc.HandleAccountRequest(ctx, j.args.Request()); err != nil {
+			t.Fatalf("decide request job %d: %v", j.id, err)
+		}
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM river_job WHERE id = ?`, j.id); err != nil {
+			t.Fatalf("remove request job %d: %v", j.id, err)
+		}
+	}
 }
 
 // count is how many mails were enqueued in all.

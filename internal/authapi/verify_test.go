@@ -130,6 +130,7 @@ func TestResendVerification(t *testing.T) {
 		if r.obj()["success"] != true {
 			t.Fatalf("resend %s: %s", email, r)
 		}
+		s.decideRequests(t)
 	}
 	unverified := newEmail("resend")
 	s.register(t, unverified, nil)

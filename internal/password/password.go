@@ -14,11 +14,16 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/scrypt"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/mana/mana/internal/timing"
 )
 
 // Params are argon2id cost parameters. OWASP's minimum is m=19 MiB, t=2, p=1.
@@ -50,6 +55,14 @@ type Hasher struct {
 	// unknown users so that they cost the same time as known ones (in the
 	// rollback window most hashes are scrypt).
 	dummy, dummyScrypt string
+	// floor is the (median) cost of verifying a legacy row; while it is
+	// set (PadToLegacy), cheaper verifications outside the rollback window
+	// wait until it has passed. 0 = no padding.
+	floor timing.Median
+	// calibrate measures that cost once, when padding is first turned on.
+	calibrate  func() time.Duration
+	floorOnce  sync.Once
+	legacyCost time.Duration
 }
 
 // NewHasher makes a Hasher allowing maxConcurrent hashes at once (0 = CPUs).
@@ -62,7 +75,42 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	_, _ = rand.Read(pw[:])
 	h.dummy = h.hashNow(hex.EncodeToString(pw[:]))
 	h.dummyScrypt = scryptHash(hex.EncodeToString(pw[:]))
+	h.calibrate = h.measureWrapped
 	return h
+}
+
+// PadToLegacy turns padding on or off. A wrapped legacy row costs scrypt
+// and argon2id to verify, an argon2id row or an unknown user (the dummy)
+// argon2id only: while legacy rows remain, the cheap paths wait until a
+// legacy row's cost has passed, so sign-in timing does not tell a dormant
+// migrated account from an unknown address (audit F11). The wait holds no
+// hashing slot and no CPU. The cost is measured on first use.
+func (h *Hasher) PadToLegacy(on bool) {
+	if !on {
+		h.floor.Set(0)
+		return
+	}
+	h.floorOnce.Do(func() { h.legacyCost = h.calibrate() })
+	h.floor.SetIfNone(h.legacyCost) // on already: keep the observed floor
+}
+
+// LegacyFloor is the padding in force (0 when off).
+func (h *Hasher) LegacyFloor() time.Duration { return h.floor.Get() }
+
+// measureWrapped is the median of three verifications of a wrapped dummy.
+func (h *Hasher) measureWrapped() time.Duration {
+	wrapped, err := h.Wrap(context.Background(), h.dummyScrypt)
+	if err != nil {
+		return 0 // the dummy is well-formed; unreachable
+	}
+	var d [3]time.Duration
+	for i := range d {
+		start := time.Now()
+		_, _ = verifyWrapped("not the password", wrapped)
+		d[i] = time.Since(start)
+	}
+	slices.Sort(d[:])
+	return d[1]
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {
@@ -121,25 +169,49 @@ func (h *Hasher) HashFor(ctx context.Context, pw string, window bool) (string, e
 // Auth scrypt "salthex:keyhex", or a scrypt hash wrapped in argon2id). An
 // empty stored hash (unknown user, no credential) is checked against a dummy
 // hash of the format most rows have (scrypt in the rollback window), so it
-// costs the same and fails.
+// costs the same and fails. Outside the window, argon2id rows and the dummy
+// are padded to a legacy row's cost while PadToLegacy is on.
 func (h *Hasher) Verify(ctx context.Context, pw, stored string, window bool) (bool, error) {
+	start := time.Now()
+	ok, padded, err := h.verify(ctx, pw, stored, window)
+	switch {
+	case err != nil:
+	case padded:
+		if floor := h.floor.Get(); floor > 0 {
+			if err := timing.WaitUntil(ctx, start.Add(floor)); err != nil {
+				return false, fmt.Errorf("password: padding the verification: %w", err)
+			}
+		}
+	case !window && stored != "":
+		// A legacy row outside the window: its real cost keeps the floor
+		// at a legacy row's median (load moves it from the calibration).
+		h.floor.Observe(time.Since(start), true)
+	}
+	return ok, err
+}
+
+// verify checks pw; padded reports a path cheaper than a legacy row's.
+func (h *Hasher) verify(ctx context.Context, pw, stored string, window bool) (ok, padded bool, err error) {
 	if err := h.acquire(ctx); err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer h.release()
 	switch {
 	case stored == "" && window:
 		_, _ = verifyBetterAuthScrypt(pw, h.dummyScrypt) // equal cost; the answer is no regardless
-		return false, nil
+		return false, false, nil
 	case stored == "":
 		_, _ = verifyArgon2(pw, h.dummy)
-		return false, nil
+		return false, !window, nil
 	case strings.HasPrefix(stored, "$argon2id$"):
-		return verifyArgon2(pw, stored)
+		ok, err := verifyArgon2(pw, stored)
+		return ok, !window, err
 	case strings.HasPrefix(stored, wrappedPrefix):
-		return verifyWrapped(pw, stored)
+		ok, err := verifyWrapped(pw, stored)
+		return ok, false, err
 	}
-	return verifyBetterAuthScrypt(pw, stored)
+	ok, err = verifyBetterAuthScrypt(pw, stored)
+	return ok, false, err
 }
 
 // NeedsRehash reports whether a stored hash should be replaced by a current

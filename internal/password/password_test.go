@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/scrypt"
 )
@@ -141,5 +142,90 @@ func BenchmarkHashOWASP(b *testing.B) {
 		if _, err := h.Hash(ctx, "TestPassword123!"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPaddingToLegacyCost: with padding on, an argon2id row and an unknown
+// user (the dummy) outside the rollback window return no sooner than the
+// legacy floor; a wrapped legacy row is not padded further, and turning
+// padding off removes the floor. (A lower bound the timer guarantees, not
+// a performance figure.)
+// Negative control: Verify ignoring the padded flag returns the cheap
+// argon2id paths after about a millisecond, well under the floor.
+func TestPaddingToLegacyCost(t *testing.T) {
+	h := NewHasher(fast, 2)
+	const floor = 150 * time.Millisecond
+	calibrations := 0
+	h.calibrate = func() time.Duration { calibrations++; return floor }
+	ctx := context.Background()
+	stored, err := h.Hash(ctx, "right password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.PadToLegacy(true)
+	h.PadToLegacy(true)
+	if calibrations != 1 || h.LegacyFloor() != floor {
+		t.Fatalf("calibrations = %d, floor = %s; want one calibration and %s", calibrations, h.LegacyFloor(), floor)
+	}
+	for _, c := range []struct {
+		name, stored string
+		want         bool
+	}{{"argon2id row", stored, true}, {"unknown user", "", false}} {
+		start := time.Now()
+		ok, err := h.Verify(ctx, "right password", c.stored, false)
+		if err != nil || ok != c.want {
+			t.Fatalf("%s: %v, %v", c.name, ok, err)
+		}
+		if d := time.Since(start); d < floor {
+			t.Fatalf("%s returned after %s with padding on, want at least %s", c.name, d, floor)
+		}
+	}
+	// Real legacy verifications move the floor toward their median.
+	// Negative control: Verify not observing legacy rows leaves it at 150ms.
+	legacy := scryptHash("legacy")
+	for range 20 {
+		if _, err := h.Verify(ctx, "wrong", legacy, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.LegacyFloor(); got == floor {
+		t.Fatalf("floor still %s after 20 legacy verifications", got)
+	}
+	observed := h.LegacyFloor()
+	h.PadToLegacy(true)
+	if got := h.LegacyFloor(); got != observed {
+		t.Fatalf("turning padding on again reset the observed floor to %s", got)
+	}
+	h.PadToLegacy(false)
+	if h.LegacyFloor() != 0 {
+		t.Fatalf("floor = %s after turning padding off", h.LegacyFloor())
+	}
+}
+
+// TestPaddingHonoursCancellation: a cancelled request stops waiting.
+func TestPaddingHonoursCancellation(t *testing.T) {
+	h := NewHasher(fast, 2)
+	h.calibrate = func() time.Duration { return time.Hour }
+	h.PadToLegacy(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.Verify(ctx, "pw", "", false); err == nil {
+		t.Fatal("a cancelled verification waited out the padding")
+	}
+}
+
+// TestMeasuredLegacyCost: the calibration verifies a real wrapped dummy
+// (a malformed one would fail at once and measure next to nothing).
+func TestMeasuredLegacyCost(t *testing.T) {
+	h := NewHasher(fast, 2)
+	wrapped, err := h.Wrap(context.Background(), h.dummyScrypt)
+	if err != nil {
+		t.Fatalf("the dummy does not wrap: %v", err)
+	}
+	if _, err := verifyWrapped("x", wrapped); err != nil {
+		t.Fatalf("the wrapped dummy does not verify: %v", err)
+	}
+	if d := h.measureWrapped(); d <= 0 {
+		t.Fatalf("measured legacy cost %s", d)
 	}
 }

@@ -135,6 +135,7 @@ func TestAccountDeletionLeavesNoPersonalData(t *testing.T) {
 	r := do(t, http.MethodPost, authURL+"/api/v1/auth/login", map[string]any{"email": u.Email, "password": "wrong-" + ua}, "User-Agent", ua)
 	expectStatus(t, r, http.StatusUnauthorized)
 	expectStatus(t, postJSON(t, authURL+"/api/v1/auth/forgot-password", map[string]any{"email": u.Email}, "User-Agent", ua), http.StatusOK)
+	requestsSettled(t, u.Email)
 	// Rows this service does not write itself but a database taken over from the old one holds.
 	execSQL(t, `INSERT INTO auth.encryption_vaults (user_id, wrapped_mk, wrap_iv) VALUES ($1, 'd3JhcHBlZA==', 'aXY=')`, u.ID)
 	execSQL(t, `INSERT INTO auth.encryption_vault_audit (id, user_id, action, ip_address, user_agent, status) VALUES ($1, $2, 'init', '127.0.0.1', $3, 200)`, "aud-"+u.ID, u.ID, ua)

@@ -123,6 +123,7 @@ func TestForgotPasswordNoEnumeration(t *testing.T) {
 			t.Fatalf("forgot-password %v: want {success:true}, got %s", body, r)
 		}
 	}
+	requestsSettled(t, unknown)
 	if n := countMailJobs(t, unknown); n != 0 {
 		t.Fatalf("mail jobs to an unknown address = %d, want 0", n)
 	}
@@ -134,6 +135,7 @@ func TestForgotPasswordNoEnumeration(t *testing.T) {
 	}
 	r := postJSON(t, authURL+"/api/v1/auth/forgot-password", map[string]any{"email": strings.ToUpper(u.Email)})
 	expectStatus(t, r, http.StatusOK)
+	requestsSettled(t, u.Email)
 	if n := countSubjectJobs(t, u.Email, resetSubject); n != 1 {
 		t.Fatalf("reset jobs after two requests within a minute = %d, want 1", n)
 	}

@@ -338,6 +338,16 @@ func countMailJobs(t testing.TB, email string) int {
 	return queryInt(t, `SELECT count(*) FROM river.river_job WHERE kind = 'auth_mail' AND args->>'to' = $1`, email)
 }
 
+// requestsSettled waits until the worker has decided every account request
+// (forgot password, resend verification) recorded for email.
+func requestsSettled(t testing.TB, email string) {
+	t.Helper()
+	eventually(t, 30*time.Second, "the account requests of "+email+" decided", func() bool {
+		return queryInt(t, `SELECT count(*) FROM river.river_job WHERE kind = 'auth_request' AND args->>'email' = $1
+			AND state NOT IN ('completed', 'cancelled', 'discarded')`, strings.ToLower(email)) == 0
+	})
+}
+
 func emailVerified(t testing.TB, userID string) bool {
 	t.Helper()
 	var v bool

@@ -41,12 +41,14 @@ func TestResendVerification(t *testing.T) {
 
 	unknown := uniqueEmail("resend-unknown")
 	resend(unknown)
+	requestsSettled(t, unknown)
 	if n := countMailJobs(t, unknown); n != 0 {
 		t.Fatalf("resend to an unknown address enqueued %d auth_mail jobs, want 0", n)
 	}
 
 	v := verifiedUser(t, "resend-verified")
 	resend(v.Email)
+	requestsSettled(t, v.Email)
 	if n := countMailJobs(t, v.Email); n != 1 {
 		t.Fatalf("auth_mail jobs for a verified account after resend = %d, want 1 (the registration's)", n)
 	}

@@ -186,6 +186,11 @@ func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.Del
 		// outbox cancels the job.
 		{"running mail", `UPDATE ` + RiverSchema + `.river_job SET args = '{"to":"","subject":"","html":"","external_id":""}'::jsonb
 			WHERE kind = 'auth_mail' AND args ->> 'to' = $1 AND state = 'running'`, mail},
+		// Account requests name the address too; a running one, emptied,
+		// finds no user and ends without mail.
+		{"queued requests", `DELETE FROM ` + RiverSchema + `.river_job WHERE kind = 'auth_request' AND args ->> 'email' = $1 AND state <> 'running'`, mail},
+		{"running requests", `UPDATE ` + RiverSchema + `.river_job SET args = jsonb_build_object('request', args ->> 'request', 'email', '')
+			WHERE kind = 'auth_request' AND args ->> 'email' = $1 AND state = 'running'`, mail},
 	}
 	for _, s := range steps {
 		if _, err := t.tx.Exec(ctx, s.sql, s.args...); err != nil {

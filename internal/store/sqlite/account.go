@@ -182,6 +182,9 @@ func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.Del
 		// A job being handed over right now is emptied instead (see pg).
 		{"running mail", `UPDATE river_job SET args = jsonb('{"to":"","subject":"","html":"","external_id":""}')
 			WHERE kind = 'auth_mail' AND json_extract(args, '$.to') = ?1 AND state = 'running'`, mail},
+		{"queued requests", `DELETE FROM river_job WHERE kind = 'auth_request' AND json_extract(args, '$.email') = ?1 AND state <> 'running'`, mail},
+		{"running requests", `UPDATE river_job SET args = jsonb_object('request', json_extract(args, '$.request'), 'email', '')
+			WHERE kind = 'auth_request' AND json_extract(args, '$.email') = ?1 AND state = 'running'`, mail},
 	}
 	for _, s := range steps {
 		if _, err := t.tx.ExecContext(ctx, s.sql, s.args...); err != nil {

@@ -126,6 +126,24 @@ func (i inspector) EventsOfType(ctx context.Context, eventType string) (int, err
 	return i.one(ctx, `SELECT count(*) FROM auth_security_events WHERE event_type = ?`, eventType)
 }
 
+func (i inspector) Requests(ctx context.Context, email string) ([]storetest.RecordedRequest, error) {
+	rows, err := i.db.QueryContext(ctx, `SELECT id, json(args) FROM river_job
+		WHERE kind = 'auth_request' AND json_extract(args, '$.email') = ? ORDER BY id`, email)
+	if err != nil {
+		return nil, fmt.Errorf("read request jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []storetest.RecordedRequest
+	for rows.Next() {
+		var r storetest.RecordedRequest
+		if err := rows.Scan(&r.ID, &r.Args); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 func (i inspector) SwapServerWraps(ctx context.Context, a, b string) error {
 	res, err := i.db.ExecContext(ctx, `UPDATE auth_encryption_vaults AS v SET
 			wrapped_mk = o.wrapped_mk, wrap_iv = o.wrap_iv

@@ -14,6 +14,15 @@ import (
 
 func (t *txn) RollbackWindow(ctx context.Context) (bool, error) { return rollbackWindow(ctx, t.tx) }
 
+func (t *txn) LegacyCredentialsRemain(ctx context.Context) (bool, error) {
+	var remain bool
+	err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM auth_accounts WHERE password IS NOT NULL AND password NOT LIKE '$argon2id$%')`).Scan(&remain)
+	if err != nil {
+		return false, fmt.Errorf("look for legacy credentials: %w", err)
+	}
+	return remain, nil
+}
+
 // rollbackWindow reads the cut-over state; a missing row is an error (the
 // migration writes it), never a guess.
 func rollbackWindow(ctx context.Context, tx *sql.Tx) (bool, error) {

@@ -454,3 +454,11 @@ func (t *txn) EnqueueMail(ctx context.Context, m auth.Mail) error {
 	}
 	return nil
 }
+
+// EnqueueRequest records an account request for the worker, in tx.
+func (t *txn) EnqueueRequest(ctx context.Context, r auth.AccountRequest) error {
+	if _, err := t.jobs.InsertTx(ctx, t.tx, outbox.RequestJob(r), nil); err != nil {
+		return fmt.Errorf("enqueue account request: %w", err)
+	}
+	return nil
+}

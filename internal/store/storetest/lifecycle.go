@@ -75,6 +75,9 @@ func testAccountLifecycle(t *testing.T, b Backend) {
 	if err := e.svc.ForgotPassword(ctx, u.Email, "", auth.Client{}); err != nil {
 		t.Fatalf("forgot password: %v", err)
 	}
+	if n := e.decideRequests(t, u.Email); n != 1 {
+		t.Fatalf("forgot password recorded %d requests, want 1", n)
+	}
 	secret := lastLink(t, b, u.Email, resetLink)
 	if err := e.svc.CheckResetToken(ctx, secret); err != nil {
 		t.Fatalf("check reset link: %v", err)
@@ -119,8 +122,11 @@ func testAccountLifecycle(t *testing.T, b Backend) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := e.svc.ResendVerification(ctx, pending, ""); err != nil {
+		if err := e.svc.ResendVerification(ctx, pending, "", auth.Client{}); err != nil {
 			t.Fatalf("resend: %v", err)
+		}
+		if n := e.decideRequests(t, pending); n != 1 {
+			t.Fatalf("resend recorded %d requests, want 1", n)
 		}
 	}
 	if mails, err := b.Inspect.Mail(ctx, pending); err != nil || len(mails) != 2 {

@@ -10,6 +10,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mana/mana/internal/auth"
+	"github.com/mana/mana/internal/auth/outbox"
 	"github.com/mana/mana/internal/cutover"
 	"github.com/mana/mana/internal/kek"
 	"github.com/mana/mana/internal/kekrotate"
@@ -56,6 +58,15 @@ type Inspector interface {
 	SetCutoverState(ctx context.Context, state string) error
 	// EventsOfType counts every security event of the type.
 	EventsOfType(ctx context.Context, eventType string) (int, error)
+	// Requests returns the auth_request jobs recorded for email, oldest
+	// first: their ids and JSON args.
+	Requests(ctx context.Context, email string) ([]RecordedRequest, error)
+}
+
+// RecordedRequest is one auth_request job.
+type RecordedRequest struct {
+	ID   int64
+	Args []byte
 }
 
 // Backend is one persistence implementation under test. Stores must be
@@ -105,6 +116,8 @@ type env struct {
 	clock  *clock
 	hasher *password.Hasher
 	tokens *token.Issuer
+	// decided holds the ids of the recorded requests decideRequests worked.
+	decided map[int64]bool
 }
 
 func newEnv(t *testing.T, b Backend, store auth.Store, lockout auth.LockoutPolicy) *env {
@@ -126,7 +139,35 @@ func newEnv(t *testing.T, b Backend, store auth.Store, lockout auth.LockoutPolic
 	hasher := password.NewHasher(cheapHashes, 8)
 	svc := auth.NewService(auth.Config{Store: store, Hasher: hasher, Tokens: issuer,
 		BaseURL: "http://localhost", Callbacks: auth.NewCallbackPolicy("http://localhost"), Lockout: lockout, LegacySecret: legacySecret, Now: c.now, Log: discardLog()})
-	return &env{b: b, svc: svc, vaults: vault.NewService(b.Vaults, ring), clock: c, hasher: hasher, tokens: issuer}
+	return &env{b: b, svc: svc, vaults: vault.NewService(b.Vaults, ring), clock: c, hasher: hasher, tokens: issuer, decided: map[int64]bool{}}
+}
+
+// decideRequests works the account requests recorded for email that it has
+// not worked yet, as the request worker does, and returns how many.
+func (e *env) decideRequests(t *testing.T, email string) int {
+	t.Helper()
+	ctx, cancel := background()
+	defer cancel()
+	recorded, err := e.b.Inspect.Requests(ctx, email)
+	if err != nil {
+		t.Fatalf("recorded requests of %s: %v", email, err)
+	}
+	n := 0
+	for _, r := range recorded {
+		if e.decided[r.ID] {
+			continue
+		}
+		var args outbox.RequestArgs
+		if err := json.Unmarshal(r.Args, &args); err != nil {
+			t.Fatalf("request job %d: %v", r.ID, err)
+		}
+		if err := e.svc.HandleAccountRequest(ctx, args.Request()); err != nil {
+			t.Fatalf("decide request job %d: %v", r.ID, err)
+		}
+		e.decided[r.ID] = true
+		n++
+	}
+	return n
 }
 
 // RunAuth runs the auth suite; newBackend is called once per test and may return a
@@ -157,6 +198,7 @@ func RunAuth(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"PersonalSpace", testPersonalSpace},
 		{"RightPasswordAfterLock", testRightPasswordAfterLock},
 		{"ChangePasswordCountsTowardLockout", testChangePasswordCountsTowardLockout},
+		{"AccountRequestsDecidedLater", testAccountRequestsDecidedLater},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend(t)) })

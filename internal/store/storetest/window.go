@@ -180,6 +180,19 @@ func testFinalize(t *testing.T, b Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	padding := func(when string, want bool) {
+		t.Helper()
+		if err := e.svc.RefreshTimingPadding(ctx); err != nil {
+			t.Fatalf("%s: look for legacy rows: %v", when, err)
+		}
+		if on := e.hasher.LegacyFloor() > 0; on != want {
+			t.Fatalf("%s: sign-in padding on = %v, want %v", when, on, want)
+		}
+	}
+	// LegacyCredentialsRemain: scrypt and wrapped rows count, argon2id rows do not.
+	// Negative control: a query that matches only unwrapped scrypt rows
+	// turns padding off right after finalize.
+	padding("in the window", true)
 	before, err := cutover.Status(ctx, b.Cutover, b.Rotation, 100)
 	if err != nil || before.State != cutover.Window || before.PasswordsScrypt != 1 || before.VaultsOld != 1 || before.KeysOldSecret != 1 ||
 		before.SessionTokensClear == 0 || len(before.Reasons()) != 0 {
@@ -198,6 +211,7 @@ func testFinalize(t *testing.T, b Backend) {
 	if n := must(t, "events")(b.Inspect.EventsOfType(ctx, audit.CutoverFinalized)); n != 1 {
 		t.Fatalf("CUTOVER_FINALIZED events = %d, want 1", n)
 	}
+	padding("after finalize (wrapped rows)", true)
 	if got, err := e.svc.SessionByToken(ctx, login.SessionToken, false); err != nil || got.Session.ID != login.Session.ID {
 		t.Fatalf("the cookie's session after finalize: %v", err)
 	}
@@ -210,6 +224,7 @@ func testFinalize(t *testing.T, b Backend) {
 	if h := e.credential(t, u.ID); !strings.HasPrefix(h, "$argon2id$") {
 		t.Fatalf("hash after the first sign-in past finalize: %.24q…, want argon2id", h)
 	}
+	padding("once every row is argon2id", false)
 	again, err := cutover.Finalize(ctx, b.Cutover, b.Rotation, e.hasher, e.b.Ring, auth.StoredSessionToken, opts)
 	if err != nil || again.Ended || again.PasswordsWrapped != 0 || again.Vaults.VaultsRewrapped != 0 || again.KeysMoved != 0 || again.SessionTokensHashed != 0 {
 		t.Fatalf("second finalize: %+v, %v; want nothing left to do", again, err)
