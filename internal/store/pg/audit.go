@@ -45,16 +45,16 @@ func (s *AuthStore) SealBatch(ctx context.Context, limit int, seal func(audit.He
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("seal: read the chain head: %w", err)
 		}
-		// Without a last sealed event (none yet, or its row is gone) there
-		// is no bound: every unsealed event qualifies.
-		var since *time.Time
+		// Without a last sealed event (none yet, or its row is gone) every
+		// unsealed event qualifies. Always a bound (never NULL): the plan
+		// stays an index range scan on (created_at, id).
+		since := time.Unix(0, 0)
 		if last != nil {
-			t := last.Add(-sealWindow)
-			since = &t
+			since = last.Add(-sealWindow)
 		}
 		rows, err := tx.Query(ctx, `SELECT e.id::text, e.user_id, e.event_type, e.created_at, e.ip_address, e.user_agent, e.metadata::text
 			FROM auth.security_events e
-			WHERE ($1::timestamptz IS NULL OR e.created_at > $1)
+			WHERE e.created_at > $1
 			  AND NOT EXISTS (SELECT 1 FROM auth.security_event_seals s WHERE s.event_id = e.id)
 			ORDER BY e.created_at, e.id LIMIT $2`, since, limit)
 		if err != nil {

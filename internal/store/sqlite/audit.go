@@ -30,13 +30,13 @@ func (s *AuthStore) SealBatch(ctx context.Context, limit int, seal func(audit.He
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("seal: read the chain head: %w", err)
 		}
-		var since any
+		since := FormatTime(time.Unix(0, 0))
 		if last != nil {
 			since = FormatTime(last.Add(-sealWindow))
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT e.id, e.user_id, e.event_type, e.created_at, e.ip_address, e.user_agent, e.metadata
 			FROM auth_security_events e
-			WHERE (?1 IS NULL OR e.created_at > ?1)
+			WHERE e.created_at > ?1
 			  AND NOT EXISTS (SELECT 1 FROM auth_security_event_seals s WHERE s.event_id = e.id)
 			ORDER BY e.created_at, e.id LIMIT ?2`, since, limit)
 		if err != nil {
