@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
+	"log/slog"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -166,5 +170,78 @@ func TestErasure(t *testing.T) {
 	}
 	if r := mustVerify(t, m); r.Break != nil || r.Sealed != 4 || r.Unsealed != 0 {
 		t.Fatalf("after sealing the new event: %+v", r)
+	}
+}
+
+// failingChain fails its first SealBatch calls, then seals nothing.
+type failingChain struct {
+	mu    sync.Mutex
+	calls int
+	fails int
+}
+
+func (f *failingChain) SealBatch(context.Context, int, func(Head, []Record) ([]Seal, error)) (int, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.calls <= f.fails {
+		return 0, false, errors.New("database unavailable")
+	}
+	return 0, false, nil
+}
+
+func (f *failingChain) WalkChain(context.Context, func(SealedRecord) error) (int, error) {
+	return 0, nil
+}
+
+func (f *failingChain) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// lockedBuffer is a log sink safe for the sealer's goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSealerRetries: a failing batch is logged with its cause and the
+// sealer tries again at the next tick; it stops with its context.
+// Negative control (run): Run returning after the first error fails at
+// "sealer calls".
+func TestSealerRetries(t *testing.T) {
+	st := &failingChain{fails: 2}
+	var logs lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Sealer{Store: st, Interval: 5 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))}.Run(ctx)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for st.count() < 3 && time.Now().Before(deadline) {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation: the deadline decides
+	}
+	cancel()
+	<-done
+	if n := st.count(); n < 3 {
+		t.Fatalf("sealer calls = %d, want at least 3 (two failures, then a retry)", n)
+	}
+	if out := logs.String(); strings.Count(out, "database unavailable") != 2 || !strings.Contains(out, "level=ERROR") {
+		t.Fatalf("log: %s; want the two failures logged as errors with their cause", out)
 	}
 }

@@ -141,8 +141,8 @@ func (t *txn) CountEventsSince(ctx context.Context, eventType string, since time
 // DeleteAccount removes every row of the auth schema that holds the user's
 // personal data. Rows that reference auth.users cascade with it (sessions →
 // refresh tokens, accounts, link tokens, two-factor); security events are
-// pseudonymised instead (audit F19); the rest are keyed by email or not linked by a foreign key and are
-// handled here one by one. Keep this list in step with the schema: the
+// pseudonymised instead (audit F19); the rest are keyed by email or not
+// linked by a foreign key and are handled here one by one. Keep this list in step with the schema: the
 // integration test TestAccountDeletionLeavesNoPersonalData checks every table.
 func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.DeletedCounts, error) {
 	var d auth.DeletedCounts
