@@ -68,7 +68,7 @@ CREATE TRIGGER security_event_seals_delete_guard BEFORE DELETE OR TRUNCATE ON au
 
 -- Erases the PII (ip_address, user_agent, metadata) of the user's events and
 -- of events without a user id that name the address, and shreds their seals'
--- salts. It takes the sealer's advisory lock (pg.auditSealLockKey, "mana_aud")
+-- salts. It takes the sealer's advisory lock (pg.AuditSealLockKey, "mana_aud")
 -- so that no seal is computed from a row it is erasing: a running batch is
 -- waited for, and the sealer skips its tick while a deletion is open. The
 -- seals are updated in a second statement, whose fresh snapshot sees every

@@ -176,3 +176,75 @@ func TestAuditPrivilegeRecipe(t *testing.T) {
 		t.Fatalf("verify as the service role: %+v, %v; want intact with 1 erased", r, err)
 	}
 }
+
+// TestAuditSealerLock: one sealer at a time, and never beside an erasure.
+// While another transaction holds the chain's advisory lock a SealBatch
+// skips (busy, nothing sealed, no wait), and auth.pseudonymise_security_events
+// waits for the lock, so no seal is computed from a row it is erasing.
+// Negative controls (run): without the try-lock in pg.SealBatch the batch
+// seals under the held lock ("busy"); without PERFORM pg_advisory_xact_lock
+// in the function it is never seen waiting ("waiting for the chain lock").
+func TestAuditSealerLock(t *testing.T) {
+	ctx := context.Background()
+	pool := connectTo(t, freshDatabase(t))
+	if _, err := pg.Migrate(ctx, pool, pg.Auth); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	store := pg.NewAuthStore(pool, nil)
+	if _, err := pool.Exec(ctx, `INSERT INTO auth.security_events (user_id, event_type, ip_address) VALUES ('lock-user', 'LOGIN_SUCCESS', '192.0.2.1')`); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx) //nolint:errcheck // committed below; a rollback after that is a no-op
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pg.AuditSealLockKey); err != nil {
+		t.Fatal(err)
+	}
+	if n, busy, err := store.SealBatch(ctx, 10, func(h audit.Head, r []audit.Record) ([]audit.Seal, error) {
+		return audit.NewSeals(h, r, rand.Reader)
+	}); err != nil || !busy || n != 0 {
+		t.Fatalf("SealBatch under a held chain lock: %d sealed, busy %v, %v; want busy and nothing sealed", n, busy, err)
+	}
+
+	erased := make(chan error, 1)
+	go func() {
+		_, err := pool.Exec(ctx, `SELECT auth.pseudonymise_security_events('lock-user', '')`)
+		erased <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var waiting int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		select {
+		case err := <-erased:
+			t.Fatalf("the erasure ran beside a sealer holding the chain lock (%v); want it waiting for the chain lock", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the erasure is not waiting for the chain lock")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval; the deadline decides
+	}
+	if err := holder.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-erased:
+		if err != nil {
+			t.Fatalf("erasure after the lock was released: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the erasure did not finish once the lock was released")
+	}
+	if n, busy, err := audit.SealPending(ctx, store, 10, rand.Reader); err != nil || busy || n != 1 {
+		t.Fatalf("seal after the lock was released: %d, busy %v, %v; want 1", n, busy, err)
+	}
+}

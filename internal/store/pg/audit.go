@@ -14,11 +14,11 @@ import (
 	"github.com/mana/mana/internal/audit"
 )
 
-// auditSealLockKey is the transaction advisory lock of the chain ("mana_aud"):
+// AuditSealLockKey is the transaction advisory lock of the chain ("mana_aud"):
 // the sealer tries it (and skips its tick when another replica holds it), and
 // auth.pseudonymise_security_events (migration 0008) waits for it, so no seal
 // is computed from a row an erasure is changing. Keep the two in step.
-const auditSealLockKey int64 = 0x6d616e615f617564
+const AuditSealLockKey int64 = 0x6d616e615f617564
 
 // sealWindow is how far before the last sealed event's time the sealer looks
 // for unsealed events: an event's created_at is its transaction's start, so
@@ -31,7 +31,7 @@ var _ audit.ChainStore = (*AuthStore)(nil)
 func (s *AuthStore) SealBatch(ctx context.Context, limit int, seal func(audit.Head, []audit.Record) ([]audit.Seal, error)) (sealed int, busy bool, err error) {
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var got bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, auditSealLockKey).Scan(&got); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, AuditSealLockKey).Scan(&got); err != nil {
 			return fmt.Errorf("seal: take the chain lock: %w", err)
 		}
 		if !got {
