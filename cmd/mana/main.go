@@ -34,6 +34,9 @@ const usage = `usage:
   mana cutover status  rows per format and whether going back to the old service is safe
   mana cutover finalize [-batch N]  end the rollback window: every row to mana's formats
                        (the old service is locked out afterwards)
+  mana audit verify    walk the audit log's hash chain: counts and ok, or the first broken link (exit 1)
+  mana audit seal      seal every security event committed so far (the services do it every
+                       MANA_AUDIT_SEAL_INTERVAL)
   mana probe [URL]     exit 0 when /health answers 200 (default http://127.0.0.1:$PORT/health)
   mana notify retry ID re-drive one failed notification (DATABASE_URL)`
 
@@ -88,6 +91,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return cutoverCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "notify":
 		return notifyCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
+	case "audit":
+		return auditCmd(ctx, os.Stdout, os.LookupEnv, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil
@@ -184,4 +189,18 @@ func notifyCmd(ctx context.Context, out io.Writer, look config.Lookup, args []st
 		return usageError("usage: mana notify retry <notification-id>")
 	}
 	return app.RetryNotification(ctx, out, look, args[1])
+}
+
+// auditCmd is `mana audit verify` and `mana audit seal`.
+func auditCmd(ctx context.Context, out io.Writer, look config.Lookup, args []string) error {
+	if len(args) != 1 {
+		return usageError("usage: mana audit verify | mana audit seal")
+	}
+	switch args[0] {
+	case "verify":
+		return app.AuditVerify(ctx, out, look)
+	case "seal":
+		return app.AuditSeal(ctx, out, look)
+	}
+	return usageError("unknown audit subcommand " + args[0])
 }

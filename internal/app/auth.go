@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mana/mana/internal/audit"
 	"github.com/mana/mana/internal/auth"
 	"github.com/mana/mana/internal/authapi"
 	"github.com/mana/mana/internal/config"
@@ -99,7 +100,23 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 		TrustedProxies: cfg.TrustedProxies, BaseURL: cfg.BaseURL, BetterAuthSecret: secret, CookieDomain: cfg.CookieDomain,
 		Production: cfg.Production, ReauthMaxAge: cfg.ReauthMaxAge, TrustedOrigins: append(append([]string{}, cfg.CORSOrigins...), cfg.TrustedOrigins...),
 		Registry: reg, OmitHealth: omitHealth})
-	return authPart{api: api, service: svc, ring: ring, limiter: limiter, rules: rules, close: closeLimiter}, nil
+	stopSealer := startSealer(ctx, log, st.store, cfg.AuditSealInterval)
+	return authPart{api: api, service: svc, ring: ring, limiter: limiter, rules: rules,
+		close: func() { stopSealer(); closeLimiter() }}, nil
+}
+
+// startSealer runs the audit chain's sealer (audit F19) until ctx ends or the
+// returned stop is called; stop waits for it, so the store outlives it. It
+// writes only seals, in transactions of its own: a failure is logged and
+// retried, never seen by a request.
+func startSealer(ctx context.Context, log *slog.Logger, st audit.ChainStore, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		audit.Sealer{Store: st, Interval: every, Log: log}.Run(ctx)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // rollbackWindow reads the cut-over state at start (each write reads it

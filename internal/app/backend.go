@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
+	"github.com/mana/mana/internal/audit"
 	"github.com/mana/mana/internal/auth"
 	"github.com/mana/mana/internal/kekrotate"
 	"github.com/mana/mana/internal/notify"
@@ -58,6 +59,7 @@ type authStores struct {
 	store interface {
 		auth.Store
 		token.KeyStore
+		audit.ChainStore
 	}
 	vaults interface {
 		vault.Store

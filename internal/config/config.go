@@ -80,6 +80,9 @@ type Auth struct {
 	// ReauthMaxAge: key release, export, deletion and change-password need a
 	// sign-in at most this old (MANA_REAUTH_MAX_AGE); 0 turns it off.
 	ReauthMaxAge time.Duration
+	// AuditSealInterval is how often the background sealer appends the new
+	// security events to the audit chain (MANA_AUDIT_SEAL_INTERVAL).
+	AuditSealInterval time.Duration
 }
 
 // Notify is mana-notify's configuration.
@@ -303,6 +306,7 @@ func LoadAuth(look Lookup) (Auth, error) {
 	c.TrustedOrigins = r.origins("BETTER_AUTH_TRUSTED_ORIGINS", "")
 	c.MetricsToken = r.secret("METRICS_TOKEN")
 	c.ReauthMaxAge = r.duration("MANA_REAUTH_MAX_AGE", 0)
+	c.AuditSealInterval = r.duration("MANA_AUDIT_SEAL_INTERVAL", 5*time.Second)
 	c.MetricsAddr = r.str("METRICS_ADDR", "")
 	c.Host = r.str("HOST", "")
 	c.DataDir = r.dataDir()

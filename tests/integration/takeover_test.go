@@ -330,9 +330,14 @@ func runMana(t *testing.T, env []string, args ...string) (string, error) {
 // refused; `mana cutover finalize` runs while mana serves, ends the window
 // and moves every row, and users keep signing in, their cookies stay live
 // and their vault keys are the same; a second finalize has nothing to do.
+// Tables the old deploy step drops (the cut-over state, the audit seals)
+// are recreated by `mana migrate`; the audit chain verifies on the
+// original's events.
 //
-// Negative control: with the window check removed from RotateKEK the
-// refusal check fails (rotate succeeds).
+// Negative controls: with the window check removed from RotateKEK the
+// refusal check fails (rotate succeeds); without the seals' entry in
+// pg.recreatedTable the cascade stays after `mana migrate` (run: fails at
+// "the events' foreign key after migrate").
 func TestCutoverCommands(t *testing.T) {
 	f := loadFixture(t)
 	database := legacyDatabase(t, f)
@@ -396,6 +401,37 @@ func TestCutoverCommands(t *testing.T) {
 	if status, err := runMana(t, env, "cutover", "status"); err != nil || !strings.Contains(status, "state: finalized") {
 		t.Fatalf("status after the state table was recreated (%v):\n%s", err, status)
 	}
+
+	// The audit chain (F19) covers the original's events (jsonb metadata it
+	// wrote): `mana audit seal` and `verify`. The old deploy step would drop
+	// the seals and re-add the events' cascade; `mana migrate` puts both
+	// back as mana wants them and the chain starts afresh.
+	auditOK := func(when string) {
+		t.Helper()
+		if out, err := runMana(t, env, "audit", "seal"); err != nil || !strings.HasPrefix(out, "audit seal: sealed") {
+			t.Fatalf("mana audit seal %s (%v):\n%s", when, err, out)
+		}
+		out, err := runMana(t, env, "audit", "verify")
+		if err != nil || !strings.HasSuffix(out, "ok\n") || strings.HasPrefix(out, "sealed: 0\n") {
+			t.Fatalf("mana audit verify %s (%v):\n%s", when, err, out)
+		}
+	}
+	auditOK("on the taken-over database")
+	pool := connectTo(t, database)
+	if _, err := pool.Exec(context.Background(), `DROP TABLE auth.security_event_seals;
+		ALTER TABLE auth.security_events ADD CONSTRAINT security_events_user_id_users_id_fk
+			FOREIGN KEY (user_id) REFERENCES auth.users (id) ON DELETE CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runMana(t, env, "migrate"); err != nil {
+		t.Fatalf("migrate after the seals were dropped (%v):\n%s", err, out)
+	}
+	var cascade bool
+	if err := pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_constraint
+		WHERE conname = 'security_events_user_id_users_id_fk')`).Scan(&cascade); err != nil || cascade {
+		t.Fatalf("the events' foreign key after migrate: %v, %v; want it dropped again", cascade, err)
+	}
+	auditOK("after the seals were recreated")
 }
 
 // TestJWKSCommands (audit F16): `mana jwks rotate` adds a key, `mana jwks

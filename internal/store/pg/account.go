@@ -140,9 +140,9 @@ func (t *txn) CountEventsSince(ctx context.Context, eventType string, since time
 
 // DeleteAccount removes every row of the auth schema that holds the user's
 // personal data. Rows that reference auth.users cascade with it (sessions →
-// refresh tokens, accounts, link tokens, two-factor, the user's own security
-// events); the rest are keyed by email or not linked by a foreign key and are
-// handled here one by one. Keep this list in step with the schema: the
+// refresh tokens, accounts, link tokens, two-factor); security events are
+// pseudonymised instead (audit F19); the rest are keyed by email or not
+// linked by a foreign key and are handled here one by one. Keep this list in step with the schema: the
 // integration test TestAccountDeletionLeavesNoPersonalData checks every table.
 func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.DeletedCounts, error) {
 	var d auth.DeletedCounts
@@ -165,11 +165,12 @@ func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.Del
 		{"vault audit", `DELETE FROM auth.encryption_vault_audit WHERE user_id = $1`, id},
 		{"vault", `DELETE FROM auth.encryption_vaults WHERE user_id = $1`, id},
 		{"login attempts", `DELETE FROM auth.login_attempts WHERE email = $1`, mail},
-		// Events written before the user was known (failed logins, lockouts)
-		// carry no user id but the email, IP and user agent: keep the event,
-		// drop the personal data.
-		{"anonymise events", `UPDATE auth.security_events SET ip_address = NULL, user_agent = NULL, metadata = metadata - 'email'
-			WHERE metadata ? 'email' AND metadata ->> 'email' = $2 AND (user_id IS NULL OR user_id = $1)`, both},
+		// The user's security events stay (append-only, audit F19), keeping
+		// only the pseudonymous user id: the definer function erases their
+		// IP, user agent and metadata, and those of the events written
+		// before the user was known (failed logins, lockouts) that name the
+		// address, and shreds their seals' salts.
+		{"pseudonymise events", `SELECT auth.pseudonymise_security_events($1, $2)`, both},
 		{"old reset rows", `DELETE FROM auth.verification WHERE value = $1 OR identifier = $2`, both},
 		{"personal spaces", `WITH gone AS (DELETE FROM auth.members WHERE user_id = $1 RETURNING organization_id)
 			DELETE FROM auth.organizations o WHERE o.id IN (SELECT organization_id FROM gone)

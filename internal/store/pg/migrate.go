@@ -81,17 +81,30 @@ const ledgerDDL = `CREATE TABLE IF NOT EXISTS public.mana_schema_migrations (
   applied_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (component, name))`
 
-// cutoverMigration creates the cut-over state. The old service's deploy step
-// (drizzle-kit push --force) drops tables it does not know; this one is
-// recreated when missing, deciding the state from the formats the database
-// holds (docs/cutover.md).
+// cutoverMigration creates the cut-over state.
 const cutoverMigration = "auth/0006_cutover_window.sql"
 
-// cutoverMissing reports whether auth.mana_cutover is gone (a failed check
-// counts as missing: recreating is idempotent).
-func cutoverMissing(ctx context.Context, tx pgx.Tx) bool {
+// recreatedTable names the table of a migration that is run again when the
+// table is gone. The old service's deploy step (drizzle-kit push --force)
+// drops tables it does not know (docs/cutover.md); both migrations are
+// idempotent: the cut-over state is decided again from the formats the
+// database holds, and the audit chain (F19) starts afresh from its genesis,
+// its guards and the dropped foreign key put back.
+func recreatedTable(key string) (string, bool) {
+	switch key {
+	case cutoverMigration:
+		return "auth.mana_cutover", true
+	case "auth/0008_audit_append_only.sql":
+		return "auth.security_event_seals", true
+	}
+	return "", false
+}
+
+// tableMissing reports whether table is gone (a failed check counts as
+// missing: recreating is idempotent).
+func tableMissing(ctx context.Context, tx pgx.Tx, table string) bool {
 	var missing bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass('auth.mana_cutover') IS NULL`).Scan(&missing); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NULL`, table).Scan(&missing); err != nil {
 		return true
 	}
 	return missing
@@ -156,8 +169,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, components ...Component) (
 		}
 		for _, m := range all {
 			key := string(m.Component) + "/" + m.Name
-			if applied[key] && !(key == cutoverMigration && cutoverMissing(ctx, tx)) {
-				continue
+			if applied[key] {
+				table, ok := recreatedTable(key)
+				if !ok || !tableMissing(ctx, tx, table) {
+					continue
+				}
 			}
 			if applied[key] { // dropped since (the old deploy step): recreate it, not record it again
 				if _, err := tx.Exec(ctx, m.SQL); err != nil {

@@ -144,6 +144,9 @@ func (t *txn) CountEventsSince(ctx context.Context, eventType string, since time
 	return n, nil
 }
 
+// erasable selects the events account deletion erases (?1 user id, ?2 email).
+const erasable = `user_id = ?1 OR (user_id IS NULL AND json_extract(metadata, '$.email') = ?2)`
+
 // DeleteAccount removes every auth_* row that holds the user's personal data,
 // step for step as the pg store does (there is no row-level security to
 // scope first). Rows referencing auth_users cascade (foreign_keys=ON).
@@ -163,10 +166,14 @@ func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.Del
 		{"vault audit", `DELETE FROM auth_encryption_vault_audit WHERE user_id = ?1`, id},
 		{"vault", `DELETE FROM auth_encryption_vaults WHERE user_id = ?1`, id},
 		{"login attempts", `DELETE FROM auth_login_attempts WHERE email = ?1`, mail},
-		// Events written before the user was known keep their type but lose
-		// the email, IP and user agent.
-		{"anonymise events", `UPDATE auth_security_events SET ip_address = NULL, user_agent = NULL, metadata = json_remove(metadata, '$.email')
-			WHERE json_extract(metadata, '$.email') = ?2 AND (user_id IS NULL OR user_id = ?1)`, both},
+		// The user's security events, and those written before the user was
+		// known that name the address, stay (append-only, audit F19) with
+		// their PII erased; their seals' salts are shredded first, while the
+		// address still finds them (pg: auth.pseudonymise_security_events).
+		{"shred event salts", `UPDATE auth_security_event_seals SET pii_salt = NULL WHERE pii_salt IS NOT NULL
+			AND event_id IN (SELECT id FROM auth_security_events WHERE ` + erasable + `)`, both},
+		{"pseudonymise events", `UPDATE auth_security_events SET ip_address = NULL, user_agent = NULL, metadata = '{}'
+			WHERE ` + erasable, both},
 		{"old reset rows", `DELETE FROM auth_verification WHERE value = ?1 OR identifier = ?2`, both},
 		// SQLite has no data-modifying CTE: the personal organisations are
 		// deleted first (while the membership still says whose they are),

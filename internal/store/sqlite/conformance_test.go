@@ -56,7 +56,8 @@ func openBackend(t testing.TB, file string) storetest.Backend {
 		t.Fatal(err)
 	}
 	store, vaults := sqlite.NewAuthStore(db, jobs), sqlite.NewVaultStore(db)
-	return storetest.Backend{Store: store, Keys: store, Vaults: vaults, Inspect: inspector{db}, Cutover: store, Rotation: vaults}
+	return storetest.Backend{Store: store, Keys: store, Vaults: vaults, Inspect: inspector{db}, Cutover: store, Rotation: vaults,
+		Chain: store, Audit: auditInspector{db}}
 }
 
 // inspector reads the SQLite tables directly.

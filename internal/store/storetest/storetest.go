@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mana/mana/internal/audit"
 	"github.com/mana/mana/internal/auth"
 	"github.com/mana/mana/internal/auth/outbox"
 	"github.com/mana/mana/internal/cutover"
@@ -84,6 +85,10 @@ type Backend struct {
 	// Ring opens the signing keys and vaults already stored (a shared
 	// database); nil means a ring with a fixed test KEK.
 	Ring *kek.Ring
+	// Chain is the store's audit chain and Audit reads and tampers with
+	// the audit tables (RunAudit needs them).
+	Chain audit.ChainStore
+	Audit AuditInspector
 }
 
 // cheapHashes keeps the suite fast: argon2id at a tiny cost. Only the
