@@ -26,7 +26,7 @@ const timingSamples = 200
 // unknown addresses (audit F10, F11): forgot-password, resend-verification,
 // register and sign-in (argon2id rows, wrapped legacy rows, and scrypt rows
 // in the rollback window). Requests of the two classes are interleaved in
-// one random order, after a warm-up; it prints medians, quartiles and the
+// one random order, after a warm-up, each from a quiet stack (settle); it prints medians, quartiles and the
 // median ratio known/unknown. It prints figures and asserts nothing about
 // them (a load run, not a timed test), so it runs only when asked:
 // scripts/enumeration-timing.sh.
@@ -42,6 +42,7 @@ func TestEnumerationTiming(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		settle(t)
 		start := time.Now()
 		resp, err := client.Post(authURL+path, "application/json", bytes.NewReader(raw))
 		if err != nil {
@@ -149,6 +150,21 @@ func TestEnumerationTiming(t *testing.T) {
 		if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// settle waits until no job is waiting or running (the account requests,
+// mail hand-offs and deliveries the previous sample caused), so that each
+// sample starts from the same quiet stack and background work does not
+// land on whichever class happens to come next.
+func settle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for queryInt(t, `SELECT count(*) FROM river.river_job WHERE state IN ('available', 'running')`) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the job queues did not drain within 30s")
+		}
+		time.Sleep(2 * time.Millisecond) // paces the poll
 	}
 }
 
