@@ -210,6 +210,9 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 	river.AddWorker(workers, mailWorker)
 	requestWorker := &outbox.RequestWorker{Log: log}
 	river.AddWorker(workers, requestWorker)
+	// notify in its own database: a deletion's erasure goes through its API.
+	river.AddWorker(workers, &outbox.EraseWorker{NotifyURL: cfg.NotifyURL, ServiceKey: cfg.ServiceKey,
+		HTTP: &http.Client{Timeout: outboxTimeout}, Log: log})
 	be, err := openBackend(ctx, log, backendOptions{databaseURL: cfg.DatabaseURL, maxConns: authMaxConns,
 		migrate: []pg.Component{pg.Auth}, queues: authQueues(), workers: workers})
 	if err != nil {

@@ -69,6 +69,14 @@ func (s *Service) DeleteAccount(ctx context.Context, p Principal) (Deletion, err
 			return err
 		}
 		d.UserDeleted = true
+		if d.NotifyElsewhere {
+			// notify keeps its own database: its rows of this user are
+			// erased through its API, by a job that commits with the
+			// deletion (audit F6).
+			if err := tx.EnqueueNotifyErasure(ctx, u.ID, u.Email); err != nil {
+				return err
+			}
+		}
 		// No user id column (it would cascade away with the user), no IP,
 		// no user agent: the pseudonymous id is what ties it to a request.
 		if err := tx.InsertEvent(ctx, audit.Event{Type: audit.AccountDeleted, Metadata: map[string]any{"userId": u.ID}}); err != nil {
@@ -80,12 +88,6 @@ func (s *Service) DeleteAccount(ctx context.Context, p Principal) (Deletion, err
 	})
 	if err != nil {
 		return Deletion{}, unavailable("delete account", err)
-	}
-	if d.NotifyElsewhere {
-		// Not silent: notify keeps its own database here, and its rows of
-		// this user must be removed there (docs/security.md, F6).
-		s.log.WarnContext(ctx, "account deleted; notify's tables are in another database: delete the user's devices, preferences and notifications there",
-			"user_id", p.Claims.Sub)
 	}
 	return d, nil
 }

@@ -172,6 +172,9 @@ type Tx interface {
 	EnqueueMail(ctx context.Context, m Mail) error
 	// EnqueueRequest records an account request for the worker, in tx.
 	EnqueueRequest(ctx context.Context, r AccountRequest) error
+	// EnqueueNotifyErasure records, in tx, that notify (in its own
+	// database) must erase the deleted user's rows.
+	EnqueueNotifyErasure(ctx context.Context, userID, email string) error
 
 	AccountTx
 }
@@ -262,7 +265,8 @@ type DeletedCounts struct {
 	Accounts int
 	// NotifyElsewhere: notify's tables are not in this database, so its
 	// rows of the user (devices, preferences, notifications) were not
-	// deleted here.
+	// deleted here; the deletion asks notify to erase them
+	// (EnqueueNotifyErasure).
 	NotifyElsewhere bool
 }
 

@@ -60,4 +60,16 @@ type Store interface {
 	DeactivateToken(ctx context.Context, token string) error
 	GetPreferences(ctx context.Context, userID string) (Preferences, error)
 	PutPreferences(ctx context.Context, userID string, u PreferencesUpdate) error
+	// EraseUser removes every row of a deleted account in one transaction:
+	// its push devices, its preferences, and the notifications to the user
+	// id or the address (their delivery logs and idempotency keys go with
+	// them). Erasing again finds nothing and succeeds.
+	EraseUser(ctx context.Context, userID, email string) (Erased, error)
+}
+
+// Erased counts what EraseUser removed.
+type Erased struct {
+	Devices       int64 `json:"devices"`
+	Preferences   int64 `json:"preferences"`
+	Notifications int64 `json:"notifications"`
 }

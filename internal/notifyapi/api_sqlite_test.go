@@ -88,6 +88,8 @@ func TestServiceKeyGuardsEveryRoute(t *testing.T) {
 		{"POST", "/api/v1/templates/custom/preview", `{}`},
 		{"GET", "/api/v1/templates/custom/unknown/deeper", ""},
 		{"GET", "/api/v1/notifications/unknown/deeper/still", ""},
+		{"POST", "/api/v1/users/erase", `{"userId":"u1"}`},
+		{"GET", "/api/v1/users/unknown", ""},
 	}
 	for _, r := range routes {
 		for _, key := range []string{"", "wrong-key"} {
@@ -848,5 +850,42 @@ func TestCancelListGet(t *testing.T) {
 	}
 	if n := obj(jsonOf(t, e.svc("GET", "/api/v1/notifications/"+processing, "")), "notification"); n["status"] != "processing" || n["attempts"] != float64(1) {
 		t.Errorf("processing: %v", n)
+	}
+}
+
+// TestEraseUserRoute (audit F6, notify in its own database): mana-auth's
+// erasure of a deleted account removes its devices, preferences and
+// notifications (to the user id or the address) and answers the counts;
+// a body without userId is a 400 (the outbox then cancels loudly).
+// Negative control: the handler skipping EraseUser leaves the device
+// listed and fails here.
+func TestEraseUserRoute(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	if rec := e.as("u1", "POST", "/api/v1/devices/register", `{"pushToken":"ExponentPushToken[erase]"}`); rec.Code != http.StatusCreated {
+		t.Fatalf("register device: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.as("u1", "PUT", "/api/v1/preferences", `{"emailEnabled":true}`); rec.Code != http.StatusOK {
+		t.Fatalf("preferences: %d %s", rec.Code, rec.Body)
+	}
+	created(t, e.svc("POST", "/api/v1/notifications/send", `{"channel":"email","appId":"mana-auth","recipient":"U1@Example.com","subject":"S","body":"<p>B</p>"}`))
+	created(t, e.svc("POST", "/api/v1/notifications/send", email))
+
+	for _, bad := range []string{`{}`, `{"userId":""}`, `{"userId":"` + strings.Repeat("x", 300) + `"}`, `not json`} {
+		if rec := e.svc("POST", "/api/v1/users/erase", bad); rec.Code != http.StatusBadRequest {
+			t.Errorf("erase %s: %d %s, want 400", bad, rec.Code, rec.Body)
+		}
+	}
+	rec := e.svc("POST", "/api/v1/users/erase", `{"userId":"u1","email":"u1@example.com"}`)
+	erased := obj(jsonOf(t, rec), "erased")
+	if rec.Code != http.StatusOK || erased["devices"] != 1.0 || erased["preferences"] != 1.0 || erased["notifications"] != 1.0 {
+		t.Fatalf("erase: %d %s", rec.Code, rec.Body)
+	}
+	rec = e.as("u1", "GET", "/api/v1/devices", "")
+	if ds, _ := jsonOf(t, rec)["devices"].([]any); rec.Code != http.StatusOK || len(ds) != 0 {
+		t.Fatalf("devices after erasure: %d %s", rec.Code, rec.Body)
+	}
+	if got := e.count(`SELECT count(*) FROM notify_notifications`); got != 1 {
+		t.Fatalf("%d notifications after erasure, want the one to someone else", got)
 	}
 }

@@ -105,6 +105,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	internal.HandleFunc("PUT /api/v1/templates/{slug}", a.updateTemplate)
 	internal.HandleFunc("DELETE /api/v1/templates/{slug}", a.deleteTemplate)
 	internal.HandleFunc("POST /api/v1/templates/{slug}/preview", a.previewTemplate)
+	internal.HandleFunc("POST "+ErasePath, a.eraseUser)
 	withKey := RequireServiceKey(a.ServiceKey, internal)
 
 	users := http.NewServeMux()
@@ -119,6 +120,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.Handle("/api/v1/notifications/", withKey)
 	mux.Handle("/api/v1/templates", withKey)
 	mux.Handle("/api/v1/templates/", withKey)
+	mux.Handle("/api/v1/users/", withKey)
 	mux.Handle("/api/v1/devices", withUser)
 	mux.Handle("/api/v1/devices/", withUser)
 	mux.Handle("/api/v1/preferences", withUser)

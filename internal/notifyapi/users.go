@@ -163,3 +163,43 @@ func (a *API) putPreferences(w http.ResponseWriter, r *http.Request) {
 	}
 	httpx.WriteJSON(w, r, http.StatusOK, map[string]bool{"updated": true})
 }
+
+// ErasePath is where mana-auth asks notify to erase a deleted account's
+// rows when notify keeps its own database (service key).
+const ErasePath = "/api/v1/users/erase"
+
+// EraseRequest is the body of POST ErasePath.
+type EraseRequest struct {
+	UserID string `json:"userId"`
+	Email  string `json:"email"`
+}
+
+// eraseUser removes a deleted account's devices, preferences and
+// notifications. Repeating it is harmless (the outbox retries until 2xx).
+func (a *API) eraseUser(w http.ResponseWriter, r *http.Request) {
+	var req EraseRequest
+	if !decodeBody(w, r, 16<<10, &req, false) {
+		return
+	}
+	if req.UserID == "" {
+		writeError(w, r, invalid("userId is required"))
+		return
+	}
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{{"userId", req.UserID, 255}, {"email", req.Email, 320}} {
+		if utf8.RuneCountInString(f.value) > f.max || strings.ContainsRune(f.value, 0) {
+			writeError(w, r, invalid("%s must be at most %d characters", f.name, f.max))
+			return
+		}
+	}
+	erased, err := a.Store.EraseUser(r.Context(), req.UserID, req.Email)
+	if err != nil {
+		a.internalError(w, r, "erase user", "failed to erase the user's data", err)
+		return
+	}
+	a.Log.InfoContext(r.Context(), "erased a deleted account's notify data", "user_id", req.UserID,
+		"devices", erased.Devices, "preferences", erased.Preferences, "notifications", erased.Notifications)
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"success": true, "erased": erased})
+}

@@ -100,6 +100,10 @@ func (i pgInspector) Requests(ctx context.Context, email string) ([]storetest.Re
 	return out, nil
 }
 
+func (i pgInspector) NotifyErasures(ctx context.Context, userID string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM `+pg.RiverSchema+`.river_job WHERE kind = 'auth_notify_erase' AND args->>'user_id' = $1`, userID)
+}
+
 func (i pgInspector) Mail(ctx context.Context, to string) ([]string, error) {
 	rows, err := i.pool.Query(ctx, `SELECT args->>'html' FROM `+pg.RiverSchema+`.river_job
 		WHERE kind = 'auth_mail' AND args->>'to' = $1 ORDER BY id`, to)

@@ -31,11 +31,18 @@ import (
 // overrides, for running the stack's own `mana` binary.
 func manaEnv(t testing.TB, overrides ...string) (bin string, env []string) {
 	t.Helper()
+	return partEnv(t, "auth", overrides...)
+}
+
+// partEnv is the environment of the stack's part (auth, notify, …) with
+// overrides (name, value pairs), and the binary.
+func partEnv(t testing.TB, part string, overrides ...string) (bin string, env []string) {
+	t.Helper()
 	dir := os.Getenv("MANA_STACK_DIR")
 	if dir == "" {
 		t.Fatal("MANA_STACK_DIR is not set; run via scripts/run-integration-tests.sh")
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "auth.env"))
+	raw, err := os.ReadFile(filepath.Join(dir, part+".env"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,17 +172,25 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[MailArgs]) error {
 }
 
 func (w *Worker) send(ctx context.Context, m MailArgs) error {
-	body, err := json.Marshal(notifyapi.RequestOf(m.Message()))
+	return postToNotify(ctx, w.HTTP, w.NotifyURL, w.ServiceKey, "/api/v1/notifications/send", notifyapi.RequestOf(m.Message()))
+}
+
+// postToNotify posts body as JSON to notify's path with the service key.
+// 2xx is done; a refusal of the body itself (400, 413, 422) is permanent,
+// since retrying the same body cannot succeed; anything else is retryable,
+// auth failures (401/403) included: a fixed service key delivers them.
+func postToNotify(ctx context.Context, client *http.Client, baseURL, serviceKey, path string, body any) error {
+	raw, err := json.Marshal(body)
 	if err != nil {
-		return permanentError{fmt.Errorf("encode notification: %w", err)}
+		return permanentError{fmt.Errorf("encode the request: %w", err)}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.NotifyURL+"/api/v1/notifications/send", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+path, bytes.NewReader(raw))
 	if err != nil {
 		return permanentError{fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Service-Key", w.ServiceKey)
-	resp, err := w.HTTP.Do(req)
+	req.Header.Set(notifyapi.ServiceKeyHeader, serviceKey)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post to notify: %w", err)
 	}
@@ -192,8 +200,6 @@ func (w *Worker) send(ctx context.Context, m MailArgs) error {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
 	case resp.StatusCode == 400 || resp.StatusCode == 413 || resp.StatusCode == 422:
-		// The mail itself was refused: retrying the same body cannot succeed.
-		// Auth failures (401/403) stay retryable: a fixed service key delivers them.
 		return permanentError{fmt.Errorf("notify answered %d: %s", resp.StatusCode, snippet)}
 	default:
 		return fmt.Errorf("notify answered %d: %s", resp.StatusCode, snippet)

@@ -211,17 +211,8 @@ func (t *txn) DeleteAccount(ctx context.Context, userID, email string) (auth.Del
 		d.NotifyElsewhere = true
 		return d, nil
 	}
-	for _, s := range []struct {
-		what, sql string
-		args      []any
-	}{
-		{"notify devices", `DELETE FROM notify.devices WHERE user_id = $1`, id},
-		{"notify preferences", `DELETE FROM notify.preferences WHERE user_id = $1`, id},
-		{"notify notifications", `DELETE FROM notify.notifications WHERE user_id = $1 OR lower(recipient) = $2`, both},
-	} {
-		if _, err := t.tx.Exec(ctx, s.sql, s.args...); err != nil {
-			return d, fmt.Errorf("delete account: %s: %w", s.what, err)
-		}
+	if _, err := eraseNotifyUser(ctx, t.tx, userID, email); err != nil {
+		return d, fmt.Errorf("delete account: %w", err)
 	}
 	return d, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -127,4 +128,44 @@ func (s *NotifyStore) PutPreferences(ctx context.Context, userID string, u notif
 		return fmt.Errorf("put preferences: %w", err)
 	}
 	return nil
+}
+
+// EraseUser removes a deleted account's rows (notify.Store).
+func (s *NotifyStore) EraseUser(ctx context.Context, userID, email string) (notify.Erased, error) {
+	var e notify.Erased
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		e, err = eraseNotifyUser(ctx, tx, userID, email)
+		return err
+	})
+	if err != nil {
+		return notify.Erased{}, fmt.Errorf("erase user: %w", err)
+	}
+	return e, nil
+}
+
+// eraseNotifyUser deletes the user's push devices, preferences, and the
+// notifications to the user id or the address (their delivery logs and
+// idempotency keys cascade; a queued delivery finds its row gone and is
+// cancelled). It runs in auth's deletion transaction when notify's tables
+// are in the same database, and in EraseUser otherwise.
+func eraseNotifyUser(ctx context.Context, tx pgx.Tx, userID, email string) (notify.Erased, error) {
+	var e notify.Erased
+	for _, s := range []struct {
+		what, sql string
+		args      []any
+		n         *int64
+	}{
+		{"notify devices", `DELETE FROM notify.devices WHERE user_id = $1`, []any{userID}, &e.Devices},
+		{"notify preferences", `DELETE FROM notify.preferences WHERE user_id = $1`, []any{userID}, &e.Preferences},
+		{"notify notifications", `DELETE FROM notify.notifications WHERE user_id = $1 OR ($2 <> '' AND lower(recipient) = $2)`,
+			[]any{userID, strings.ToLower(email)}, &e.Notifications},
+	} {
+		tag, err := tx.Exec(ctx, s.sql, s.args...)
+		if err != nil {
+			return notify.Erased{}, fmt.Errorf("%s: %w", s.what, err)
+		}
+		*s.n = tag.RowsAffected()
+	}
+	return e, nil
 }

@@ -404,6 +404,14 @@ func (t *txn) EnqueueMail(ctx context.Context, m auth.Mail) error {
 	return nil
 }
 
+// EnqueueNotifyErasure records the erasure of a deleted user's notify rows.
+func (t *txn) EnqueueNotifyErasure(ctx context.Context, userID, email string) error {
+	if _, err := t.jobs.InsertTx(ctx, t.tx, outbox.EraseJob(userID, email), nil); err != nil {
+		return fmt.Errorf("enqueue notify erasure: %w", err)
+	}
+	return nil
+}
+
 // EnqueueRequest records an account request for the worker, in tx.
 func (t *txn) EnqueueRequest(ctx context.Context, r auth.AccountRequest) error {
 	if _, err := t.jobs.InsertTx(ctx, t.tx, outbox.RequestJob(r), nil); err != nil {

@@ -145,6 +145,10 @@ func (i inspector) Requests(ctx context.Context, email string) ([]storetest.Reco
 	return out, rows.Err()
 }
 
+func (i inspector) NotifyErasures(ctx context.Context, userID string) (int, error) {
+	return i.one(ctx, `SELECT count(*) FROM river_job WHERE kind = 'auth_notify_erase' AND json_extract(args, '$.user_id') = ?`, userID)
+}
+
 func (i inspector) SwapServerWraps(ctx context.Context, a, b string) error {
 	res, err := i.db.ExecContext(ctx, `UPDATE auth_encryption_vaults AS v SET
 			wrapped_mk = o.wrapped_mk, wrap_iv = o.wrap_iv

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mana/mana/internal/notify"
@@ -131,4 +132,43 @@ func (s *NotifyStore) PutPreferences(ctx context.Context, userID string, u notif
 		return fmt.Errorf("put preferences: %w", err)
 	}
 	return nil
+}
+
+// EraseUser removes a deleted account's rows (notify.Store).
+func (s *NotifyStore) EraseUser(ctx context.Context, userID, email string) (notify.Erased, error) {
+	var e notify.Erased
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		var err error
+		e, err = eraseNotifyUser(ctx, tx, userID, email)
+		return err
+	})
+	if err != nil {
+		return notify.Erased{}, fmt.Errorf("erase user: %w", err)
+	}
+	return e, nil
+}
+
+// eraseNotifyUser deletes the user's rows in notify's tables (see pg): in
+// auth's deletion transaction when they share the file, else in EraseUser.
+func eraseNotifyUser(ctx context.Context, tx *sql.Tx, userID, email string) (notify.Erased, error) {
+	var e notify.Erased
+	for _, s := range []struct {
+		what, sql string
+		args      []any
+		n         *int64
+	}{
+		{"notify devices", `DELETE FROM notify_devices WHERE user_id = ?1`, []any{userID}, &e.Devices},
+		{"notify preferences", `DELETE FROM notify_preferences WHERE user_id = ?1`, []any{userID}, &e.Preferences},
+		{"notify notifications", `DELETE FROM notify_notifications WHERE user_id = ?1 OR (?2 <> '' AND lower(recipient) = ?2)`,
+			[]any{userID, strings.ToLower(email)}, &e.Notifications},
+	} {
+		res, err := tx.ExecContext(ctx, s.sql, s.args...)
+		if err != nil {
+			return notify.Erased{}, fmt.Errorf("%s: %w", s.what, err)
+		}
+		if *s.n, err = res.RowsAffected(); err != nil {
+			return notify.Erased{}, fmt.Errorf("%s: %w", s.what, err)
+		}
+	}
+	return e, nil
 }

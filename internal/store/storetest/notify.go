@@ -113,6 +113,7 @@ func RunNotify(t *testing.T, open OpenNotify) {
 		{"Preferences", testPreferences},
 		{"Stats", testStats},
 		{"PanicRollsBack", testNotifyPanicRollsBack},
+		{"EraseUser", testEraseUser},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -728,5 +729,61 @@ func testSensitivePurge(t *testing.T, st notify.Store, _ *JobRecorder) {
 				t.Fatalf("after delivery: %+v; want body and data purged", got)
 			}
 		}
+	}
+}
+
+// testEraseUser: EraseUser removes the user's devices, preferences and the
+// notifications to the user id or the address (any case), and nothing of
+// anyone else; a second call finds nothing.
+// Negative control: leaving out the recipient match keeps the mail sent to
+// the address without a user id.
+func testEraseUser(t *testing.T, st notify.Store, _ *JobRecorder) {
+	user, other := unique("erase"), unique("keep")
+	addr := strings.ToLower(user) + "@example.com"
+	if _, err := st.RegisterDevice(ctx(t), notify.NewDevice{UserID: user, PushToken: unique("ExponentPushToken"), TokenType: "expo"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RegisterDevice(ctx(t), notify.NewDevice{UserID: other, PushToken: unique("ExponentPushToken"), TokenType: "expo"}); err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	for _, u := range []string{user, other} {
+		if err := st.PutPreferences(ctx(t), u, notify.PreferencesUpdate{EmailEnabled: &yes}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	toUser := email(unique("ext"))
+	toUser.UserID = user
+	toAddress := email(unique("ext"))
+	toAddress.Recipient = strings.ToUpper(addr)
+	toOther := email(unique("ext"))
+	toOther.UserID = other
+	ids := []string{mustCreate(t, st, toUser), mustCreate(t, st, toAddress)}
+	kept := mustCreate(t, st, toOther)
+
+	got, err := st.EraseUser(ctx(t), user, addr)
+	if err != nil || got != (notify.Erased{Devices: 1, Preferences: 1, Notifications: 2}) {
+		t.Fatalf("erase: %+v, %v; want 1 device, 1 preferences row, 2 notifications", got, err)
+	}
+	for _, id := range ids {
+		if _, err := st.Get(ctx(t), id); !errors.Is(err, notify.ErrNotFound) {
+			t.Fatalf("notification %s after erasure: %v, want not found", id, err)
+		}
+	}
+	if ds, err := st.ListDevices(ctx(t), user); err != nil || len(ds) != 0 {
+		t.Fatalf("devices after erasure: %+v, %v", ds, err)
+	}
+	if p, err := st.GetPreferences(ctx(t), user); err != nil || p.Stored {
+		t.Fatalf("preferences after erasure: %+v, %v", p, err)
+	}
+	mustGet(t, st, kept)
+	if ds, err := st.ListDevices(ctx(t), other); err != nil || len(ds) != 1 {
+		t.Fatalf("the other user's devices: %+v, %v", ds, err)
+	}
+	if p, err := st.GetPreferences(ctx(t), other); err != nil || !p.Stored {
+		t.Fatalf("the other user's preferences: %+v, %v", p, err)
+	}
+	if again, err := st.EraseUser(ctx(t), user, addr); err != nil || again != (notify.Erased{}) {
+		t.Fatalf("second erasure: %+v, %v; want nothing", again, err)
 	}
 }

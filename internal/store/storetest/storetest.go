@@ -62,6 +62,8 @@ type Inspector interface {
 	// Requests returns the auth_request jobs recorded for email, oldest
 	// first: their ids and JSON args.
 	Requests(ctx context.Context, email string) ([]RecordedRequest, error)
+	// NotifyErasures counts the auth_notify_erase jobs of the user.
+	NotifyErasures(ctx context.Context, userID string) (int, error)
 }
 
 // RecordedRequest is one auth_request job.

@@ -394,6 +394,13 @@ func testDeleteAccount(t *testing.T, b Backend) {
 	if err != nil || !d.UserDeleted || d.Sessions != verifySessions+1 {
 		t.Fatalf("delete: %+v, %v; want the user and %d sessions deleted", d, err, verifySessions+1)
 	}
+	// notify's rows: deleted in the transaction when its tables are here,
+	// else one erasure job for notify's API commits with the deletion.
+	// Negative control: DeleteAccount not enqueueing the erasure fails on
+	// the backend without notify's tables (SQLite's suite).
+	if n := must(t, "notify erasure jobs")(b.Inspect.NotifyErasures(ctx, u.ID)); n != map[bool]int{true: 1, false: 0}[d.NotifyElsewhere] {
+		t.Fatalf("notify erasure jobs = %d with notify elsewhere = %v", n, d.NotifyElsewhere)
+	}
 	for _, c := range []struct {
 		what string
 		n    func() (int, error)
