@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/mana/mana/internal/config"
+	"github.com/mana/mana/internal/kek"
 	"github.com/mana/mana/internal/notify"
 	"github.com/mana/mana/internal/notify/delivery"
 	"github.com/mana/mana/internal/notify/jwtauth"
@@ -73,9 +74,9 @@ type notifyPart struct {
 // newNotifyPart builds mana-notify on its store (built with the same
 // policies) and its metrics registry; mail is what email goes through (the
 // SMTP mailer, or the local capture of `mana serve`); users authenticates
-// the JWT routes.
+// the JWT routes; keys (nil: none) seal sensitive bodies until delivery.
 func newNotifyPart(ctx context.Context, log *slog.Logger, cfg config.Notify, st notify.Store, met *metrics.Notify,
-	mail delivery.Mailer, users notifyapi.Authenticator, started time.Time) (notifyPart, error) {
+	mail delivery.Mailer, users notifyapi.Authenticator, keys notify.BodyKeys, started time.Time) (notifyPart, error) {
 	if err := st.SeedSystemTemplates(ctx, notify.SystemTemplates()); err != nil {
 		return notifyPart{}, fmt.Errorf("seed system templates: %w", err)
 	}
@@ -96,11 +97,31 @@ func newNotifyPart(ctx context.Context, log *slog.Logger, cfg config.Notify, st 
 	}
 	policies := notifyPolicies(cfg)
 	svc := notify.NewService(st, log, nil)
+	worker := delivery.NewWorker(st, channels, met, log, policies)
+	if keys != nil {
+		svc.SealSensitiveBodies(keys)
+		worker.OpenSealedBodiesWith(keys)
+	} else {
+		log.Warn("no KEK (MANA_AUTH_KEK): sensitive mail bodies (sign-in and reset links) are stored in clear until delivered")
+	}
 	api := notifyapi.New(notifyapi.Config{Store: st, Service: svc, Metrics: met, Log: log, ServiceKey: cfg.ServiceKey,
 		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 		CORSOrigins: cfg.CORSOrigins, Users: users, Started: started})
 	return notifyPart{store: st, service: svc, api: api, metrics: met,
-		worker: delivery.NewWorker(st, channels, met, log, policies)}, nil
+		worker: worker}, nil
+}
+
+// notifyKeys is the KEK ring of `mana serve notify` when MANA_AUTH_KEK is
+// set (nil otherwise: no sealing).
+func notifyKeys(cfg config.Notify) (notify.BodyKeys, error) {
+	if cfg.KEK == nil {
+		return nil, nil
+	}
+	ring, err := kek.NewRing(cfg.KEK, cfg.PreviousKEKs...)
+	if err != nil {
+		return nil, fmt.Errorf("MANA_AUTH_KEK / MANA_AUTH_KEK_PREVIOUS: %w", err)
+	}
+	return ring, nil
 }
 
 // remoteUsers authenticates notify's JWT routes against mana-auth over HTTP

@@ -130,7 +130,7 @@ func buildBoth(ctx context.Context, log *slog.Logger, cfg config.Serve, be backe
 		return authPart{}, notifyPart{}, err
 	}
 	n, err := newNotifyPart(ctx, log.With("part", "notify"), cfg.Notify, be.notify, met, mail,
-		inProcessUsers{auth: a.service}, started)
+		inProcessUsers{auth: a.service}, a.ring, started)
 	if err != nil {
 		a.close()
 		return authPart{}, notifyPart{}, err
@@ -272,7 +272,11 @@ func ServeNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err
 		return err
 	}
 	defer be.close()
-	n, err := newNotifyPart(ctx, log, cfg, be.notify, metrics.New(), smtp, remoteUsers(cfg), started)
+	keys, err := notifyKeys(cfg)
+	if err != nil {
+		return err
+	}
+	n, err := newNotifyPart(ctx, log, cfg, be.notify, metrics.New(), smtp, remoteUsers(cfg), keys, started)
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,11 @@ type Auth struct {
 
 // Notify is mana-notify's configuration.
 type Notify struct {
+	// KEK and PreviousKEKs (MANA_AUTH_KEK[_PREVIOUS], optional): the KEK
+	// ring that seals sensitive bodies at rest; nil stores them in clear
+	// until delivery.
+	KEK          []byte
+	PreviousKEKs [][]byte
 	// MetricsToken admits /metrics scrapes from other hosts (METRICS_TOKEN).
 	MetricsToken string
 	// Host is the address to listen on (HOST; see Auth.Host).
@@ -330,8 +335,14 @@ func LoadAuth(look Lookup) (Auth, error) {
 			r.fail("MANA_AUTH_KEK", "the all-zero development key is refused in production")
 		}
 	}
-	// Retired KEKs: a list separated by commas or whitespace (a mounted
-	// secret file may hold one key per line).
+	c.PreviousKEKs = r.previousKEKs(c.KEK)
+	return c, r.err()
+}
+
+// previousKEKs reads the retired KEKs: a list separated by commas or
+// whitespace (a mounted secret file may hold one key per line).
+func (r *reader) previousKEKs(active []byte) [][]byte {
+	var out [][]byte
 	for i, entry := range strings.FieldsFunc(r.secret("MANA_AUTH_KEK_PREVIOUS"), func(c rune) bool {
 		return c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t'
 	}) {
@@ -340,13 +351,13 @@ func LoadAuth(look Lookup) (Auth, error) {
 			r.fail("MANA_AUTH_KEK_PREVIOUS", "entry %d: %v", i+1, err)
 			continue
 		}
-		if bytes.Equal(key, c.KEK) {
+		if bytes.Equal(key, active) {
 			r.fail("MANA_AUTH_KEK_PREVIOUS", "entry %d is the active MANA_AUTH_KEK; list only retired keys", i+1)
 			continue
 		}
-		c.PreviousKEKs = append(c.PreviousKEKs, key)
+		out = append(out, key)
 	}
-	return c, r.err()
+	return out
 }
 
 // DecodeKEK decodes a base64 key-encryption key and insists on 32 bytes.
@@ -420,6 +431,16 @@ func LoadNotify(look Lookup) (Notify, error) {
 	c.PushRetryBase = r.duration("NOTIFY_PUSH_RETRY_BASE", time.Second)
 	c.WebhookRetryBase = r.duration("NOTIFY_WEBHOOK_RETRY_BASE", 3*time.Second)
 	c.JWKSRefetchInterval = r.duration("NOTIFY_JWKS_REFETCH_INTERVAL", 10*time.Second)
+	// Optional here: with the auth service's KEK, notify seals sensitive
+	// bodies (sign-in and reset links) until they are delivered.
+	if kek := r.secret("MANA_AUTH_KEK"); kek != "" {
+		key, err := DecodeKEK(kek)
+		if err != nil {
+			r.fail("MANA_AUTH_KEK", "%v", err)
+		}
+		c.KEK = key
+		c.PreviousKEKs = r.previousKEKs(key)
+	}
 	return c, r.err()
 }
 

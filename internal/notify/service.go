@@ -15,6 +15,9 @@ type Service struct {
 	store Store
 	log   *slog.Logger
 	now   func() time.Time
+	// keys seal sensitive bodies before they are stored (nil: stored as
+	// they are, when notify has no KEK).
+	keys BodyKeys
 }
 
 // NewService returns the Service over store; now nil is time.Now.
@@ -24,6 +27,11 @@ func NewService(store Store, log *slog.Logger, now func() time.Time) *Service {
 	}
 	return &Service{store: store, log: log, now: now}
 }
+
+// SealSensitiveBodies makes Accept store the body of a sensitive message
+// (a sign-in or reset link) sealed under keys, opened only by the delivery
+// worker (audit F3). Call it while assembling, before serving.
+func (s *Service) SealSensitiveBodies(keys BodyKeys) { s.keys = keys }
 
 // Accepted is the outcome of Accept.
 type Accepted struct {
@@ -96,6 +104,9 @@ func (s *Service) Accept(ctx context.Context, m Message) (Accepted, error) {
 		if out.Body != "" {
 			body = out.Body
 		}
+	}
+	if m.Sensitive && s.keys != nil {
+		body = SealBody(s.keys, body, m.Recipient)
 	}
 	created, err := s.store.Create(ctx, NewNotification{
 		UserID: m.UserID, AppID: m.AppID, Channel: m.Channel, Subject: subject, Body: body,

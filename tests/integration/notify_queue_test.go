@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,16 +150,32 @@ func TestNotifySMTPOutage(t *testing.T) {
 		ids[i] = sendOK(t, notifyURL, map[string]any{"channel": "email", "appId": "it", "recipient": tos[i],
 			"subject": "trotzdem", "body": "<p>x</p>"})
 	}
+	// A sensitive mail (a link's secret, as auth sends them) waits sealed
+	// under the KEK, never in clear (audit F3), and arrives in clear.
+	secretTo := uniqueEmail("smtp-down-sealed")
+	const secret = "it-link-secret-7f3a"
+	sealed := sendOK(t, notifyURL, map[string]any{"channel": "email", "appId": "it", "recipient": secretTo,
+		"subject": "link", "body": "<p>" + secret + "</p>", "sensitive": true})
+	ids, tos = append(ids, sealed), append(tos, secretTo)
 	for _, id := range ids {
 		eventually(t, 30*time.Second, "a failed attempt of "+id, func() bool {
 			return queryInt(t, `SELECT count(*) FROM notify.delivery_logs WHERE notification_id = $1 AND NOT success`, id) >= 1
 		})
+	}
+	// Negative control: notify without a KEK (or Accept not sealing) stores
+	// the body in clear and fails here.
+	if n := queryInt(t, `SELECT count(*) FROM notify.notifications WHERE id = $1 AND body LIKE 'mana-sealed:v1:%'
+		AND body NOT LIKE '%'||$2||'%'`, sealed, secret); n != 1 {
+		t.Errorf("the pending sensitive body is not sealed")
 	}
 	stack(t, "start", "mailpit")
 	down = false
 	for i, id := range ids {
 		waitStatus(t, id, "delivered", 60*time.Second)
 		waitForMail(t, tos[i], 1, 30*time.Second)
+	}
+	if m := waitForMail(t, secretTo, 1, 30*time.Second); !strings.Contains(m.HTML, secret) {
+		t.Errorf("the sealed mail arrived without its body in clear: %q", m.HTML)
 	}
 	for i, id := range ids {
 		if c := mailCount(t, tos[i]); c != 1 {

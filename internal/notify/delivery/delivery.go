@@ -171,12 +171,18 @@ type Worker struct {
 	log      *slog.Logger
 	policies Policies
 	now      func() time.Time
+	// keys open sealed sensitive bodies (nil when notify has no KEK).
+	keys notify.BodyKeys
 }
 
 // NewWorker returns a worker; a channel missing from policies uses its default.
 func NewWorker(st Store, ch Channels, met *metrics.Notify, log *slog.Logger, policies Policies) *Worker {
 	return &Worker{store: st, channels: ch, metrics: met, log: log, policies: policies, now: time.Now}
 }
+
+// OpenSealedBodiesWith gives the worker the keys of sealed bodies
+// (notify.Service.SealSensitiveBodies). Call it before the job client starts.
+func (w *Worker) OpenSealedBodiesWith(keys notify.BodyKeys) { w.keys = keys }
 
 // Backoff is the wait after failed attempt number attempt (1-based) on
 // channel c: RetryBase × 2^(attempt-1), e.g. 5 s then 10 s for email.
@@ -266,6 +272,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		}
 	}
 
+	if n.Body != nil && notify.IsSealed(*n.Body) {
+		body, err := notify.OpenBody(w.keys, *n.Body, deref(n.Recipient))
+		if err != nil {
+			// No retry brings the key back: failed for good, loudly.
+			return w.finish(ctx, log, job, n, time.Now(), outcome{}, &permanentError{reason: err.Error()})
+		}
+		n.Body = &body
+	}
 	start := time.Now()
 	out, sendErr := w.deliver(ctx, n, job.Args)
 	return w.finish(ctx, log, job, n, start, out, sendErr)
