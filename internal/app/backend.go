@@ -40,6 +40,13 @@ const (
 	// email at 5 per 100 ms = 50 mails/s in the load run. 10 ms lifts that
 	// cap; the extra fetches happen only while jobs keep arriving.
 	fetchCooldown = 10 * time.Millisecond
+	// pgPollInterval backs up PostgreSQL's insert notifications (LISTEN/
+	// NOTIFY wakes the workers at once): River sends at most one per queue
+	// per fetchCooldown, so a job committed just after a fetch it did not
+	// make would wait for the poll, by default a second. 200 ms bounds that
+	// wait on the mail path (register → mail p95 ≤ 200 ms, issue 14) at a
+	// few small queries per queue and second.
+	pgPollInterval = 200 * time.Millisecond
 	// riverStopTimeout lets in-flight jobs finish on shutdown before their
 	// contexts are cancelled; a cancelled job is retried by the next process.
 	riverStopTimeout = 15 * time.Second
@@ -122,7 +129,7 @@ func openPostgres(ctx context.Context, log *slog.Logger, o backendOptions) (back
 	}
 	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Schema: pg.RiverSchema, Queues: o.queues, Workers: o.workers, Logger: log.With("component", "river"),
-		FetchCooldown: fetchCooldown,
+		FetchCooldown: fetchCooldown, FetchPollInterval: pgPollInterval,
 	})
 	if err != nil {
 		pool.Close()

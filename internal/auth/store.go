@@ -19,6 +19,17 @@ type Store interface {
 	InTx(ctx context.Context, fn func(Tx) error) error
 	// Ping runs a real query (health checks).
 	Ping(ctx context.Context) error
+	// SessionState reads what a token check needs of a session, in one
+	// statement outside any transaction (nothing is locked or written);
+	// ErrNotFound when there is no such session.
+	SessionState(ctx context.Context, id string) (SessionState, error)
+}
+
+// SessionState is what decides whether a session admits its tokens.
+type SessionState struct {
+	UserID    string
+	ExpiresAt time.Time
+	RevokedAt *time.Time
 }
 
 // User is a row of auth.users with what the flows need.

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -113,8 +114,9 @@ func (s *Service) claimLegacyRefresh(ctx context.Context, tx Tx, refresh string,
 
 // Principal is an authenticated caller: valid token of a live session.
 type Principal struct {
-	Claims  token.Claims
-	Payload map[string]any
+	Claims token.Claims
+	// Payload is the token's claims as signed (JSON), for /validate.
+	Payload json.RawMessage
 }
 
 // Authenticate verifies an access token and that its session is still live.
@@ -134,22 +136,14 @@ func (s *Service) Authenticate(ctx context.Context, access string) (Principal, e
 		}
 		return Principal{}, unavailable("authenticate: keys", err)
 	}
-	live := false
-	err = s.store.InTx(ctx, func(tx Tx) error {
-		sess, err := tx.SessionByID(ctx, claims.Sid)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		live = sess.RevokedAt == nil && sess.UserID == claims.Sub && s.now().Before(sess.ExpiresAt)
-		return nil
-	})
+	sess, err := s.store.SessionState(ctx, claims.Sid)
+	if errors.Is(err, ErrNotFound) {
+		return Principal{}, ErrSessionInvalid
+	}
 	if err != nil {
 		return Principal{}, unavailable("authenticate: session", err)
 	}
-	if !live {
+	if sess.RevokedAt != nil || sess.UserID != claims.Sub || !s.now().Before(sess.ExpiresAt) {
 		return Principal{}, ErrSessionInvalid
 	}
 	return Principal{Claims: claims, Payload: payload}, nil

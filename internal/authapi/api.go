@@ -275,6 +275,9 @@ func (a *API) validate(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, "/validate", err)
 		return
 	}
+	// A valid token is the common case at high rates: its access-log line
+	// goes to debug; refusals and errors stay at info and above.
+	httpx.QuietOnSuccess(r.Context())
 	httpx.WriteJSON(w, r, http.StatusOK, map[string]any{"valid": true, "payload": p.Payload})
 }
 

@@ -244,6 +244,13 @@ func (f *faultyStore) InTx(ctx context.Context, fn func(auth.Tx) error) error {
 	return f.Store.InTx(ctx, fn)
 }
 
+func (f *faultyStore) SessionState(ctx context.Context, id string) (auth.SessionState, error) {
+	if f.fail() {
+		return auth.SessionState{}, errStoreDown
+	}
+	return f.Store.SessionState(ctx, id)
+}
+
 func (f *faultyStore) Ping(ctx context.Context) error {
 	if f.armed.Load() && f.budget.Load() <= 0 {
 		return errStoreDown

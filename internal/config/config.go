@@ -456,3 +456,10 @@ func ListenAddr(host string, port int, production bool) string {
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
+
+// MemoryLimitSet reports whether GOMEMLIMIT is set; the Go runtime reads
+// it itself. When it is not, the serve modes set their own soft limit.
+func MemoryLimitSet(look Lookup) bool {
+	r := &reader{look: look}
+	return r.str("GOMEMLIMIT", "") != ""
+}

@@ -15,11 +15,12 @@ const configurationDoc = "../../docs/configuration.md"
 // loaders are every reader of this package; a new Load* belongs here.
 func loaders() map[string]func(Lookup) error {
 	return map[string]func(Lookup) error{
-		"LoadAuth":    func(l Lookup) error { _, err := LoadAuth(l); return err },
-		"LoadNotify":  func(l Lookup) error { _, err := LoadNotify(l); return err },
-		"LoadServe":   func(l Lookup) error { _, err := LoadServe(l); return err },
-		"LoadCommand": func(l Lookup) error { _, err := LoadCommand(l); return err },
-		"ProbePort":   func(l Lookup) error { _, err := ProbePort(l); return err },
+		"LoadAuth":       func(l Lookup) error { _, err := LoadAuth(l); return err },
+		"LoadNotify":     func(l Lookup) error { _, err := LoadNotify(l); return err },
+		"LoadServe":      func(l Lookup) error { _, err := LoadServe(l); return err },
+		"LoadCommand":    func(l Lookup) error { _, err := LoadCommand(l); return err },
+		"ProbePort":      func(l Lookup) error { _, err := ProbePort(l); return err },
+		"MemoryLimitSet": func(l Lookup) error { MemoryLimitSet(l); return nil },
 	}
 }
 

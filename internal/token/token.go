@@ -361,7 +361,7 @@ const reloadInterval = 200 * time.Millisecond
 
 // Verify checks signature, issuer, audience and expiry (no leeway). It
 // returns the claims and the raw payload (every claim, for /validate).
-func (i *Issuer) Verify(ctx context.Context, tok string) (Claims, map[string]any, error) {
+func (i *Issuer) Verify(ctx context.Context, tok string) (Claims, json.RawMessage, error) {
 	return i.verify(ctx, tok, false)
 }
 
@@ -373,7 +373,7 @@ func (i *Issuer) VerifyIgnoringExpiry(ctx context.Context, tok string) (Claims, 
 	return c, err
 }
 
-func (i *Issuer) verify(ctx context.Context, tok string, ignoreExpiry bool) (Claims, map[string]any, error) {
+func (i *Issuer) verify(ctx context.Context, tok string, ignoreExpiry bool) (Claims, json.RawMessage, error) {
 	i.refreshKeys(ctx)
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
@@ -406,12 +406,9 @@ func (i *Issuer) verify(ctx context.Context, tok string, ignoreExpiry bool) (Cla
 	if !ed25519.Verify(pub, []byte(parts[0]+"."+parts[1]), sig) {
 		return Claims{}, nil, ErrSignature
 	}
+	// One decode: the payload as signed goes back to /validate as it is.
 	var c Claims
 	if err := json.Unmarshal(pb, &c); err != nil {
-		return Claims{}, nil, ErrMalformed
-	}
-	var raw map[string]any
-	if err := json.Unmarshal(pb, &raw); err != nil {
 		return Claims{}, nil, ErrMalformed
 	}
 	if c.Iss != i.issuer || c.Aud != i.audience || c.Sub == "" {
@@ -420,7 +417,7 @@ func (i *Issuer) verify(ctx context.Context, tok string, ignoreExpiry bool) (Cla
 	if !ignoreExpiry && i.now().Unix() >= c.Exp {
 		return Claims{}, nil, ErrExpired
 	}
-	return c, raw, nil
+	return c, pb, nil
 }
 
 func (i *Issuer) publicKey(ctx context.Context, kid string) (ed25519.PublicKey, error) {

@@ -53,6 +53,18 @@ func (s *AuthStore) Ping(ctx context.Context) error {
 	return nil
 }
 
+// SessionState reads a session's owner, expiry and revocation in one
+// statement (auth.Store).
+func (s *AuthStore) SessionState(ctx context.Context, id string) (auth.SessionState, error) {
+	var st auth.SessionState
+	err := s.pool.QueryRow(ctx, `SELECT user_id, expires_at, revoked_at FROM auth.sessions WHERE id = $1`, id).
+		Scan(&st.UserID, &st.ExpiresAt, &st.RevokedAt)
+	if err != nil {
+		return auth.SessionState{}, fmt.Errorf("session state: %w", notFound(err))
+	}
+	return st, nil
+}
+
 // LoadKeys reads auth.jwks, oldest first.
 func (s *AuthStore) LoadKeys(ctx context.Context) ([]token.StoredKey, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, public_key, private_key, coalesce(kek_id, ''), created_at, not_before, not_after

@@ -70,6 +70,18 @@ func (s *AuthStore) Ping(ctx context.Context) error {
 	return nil
 }
 
+// SessionState reads a session's owner, expiry and revocation in one
+// statement (auth.Store).
+func (s *AuthStore) SessionState(ctx context.Context, id string) (auth.SessionState, error) {
+	var st auth.SessionState
+	err := s.db.QueryRowContext(ctx, `SELECT user_id, expires_at, revoked_at FROM auth_sessions WHERE id = ?`, id).
+		Scan(&st.UserID, Timestamp{T: &st.ExpiresAt}, NullTimestamp{T: &st.RevokedAt})
+	if err != nil {
+		return auth.SessionState{}, fmt.Errorf("session state: %w", notFound(err))
+	}
+	return st, nil
+}
+
 // LoadKeys reads auth_jwks, oldest first.
 func (s *AuthStore) LoadKeys(ctx context.Context) ([]token.StoredKey, error) {
 	return loadKeys(ctx, s.db)

@@ -206,6 +206,7 @@ func RunAuth(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"RightPasswordAfterLock", testRightPasswordAfterLock},
 		{"ChangePasswordCountsTowardLockout", testChangePasswordCountsTowardLockout},
 		{"AccountRequestsDecidedLater", testAccountRequestsDecidedLater},
+		{"SessionState", testSessionState},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend(t)) })
