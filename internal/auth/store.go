@@ -23,6 +23,9 @@ type Store interface {
 	// statement outside any transaction (nothing is locked or written);
 	// ErrNotFound when there is no such session.
 	SessionState(ctx context.Context, id string) (SessionState, error)
+	// AccountData reads a user and their account summary in one statement
+	// outside any transaction (/me/data); ErrNotFound when the user is gone.
+	AccountData(ctx context.Context, userID string) (User, AccountSummary, error)
 }
 
 // SessionState is what decides whether a session admits its tokens.

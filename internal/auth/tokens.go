@@ -293,14 +293,8 @@ type AccountData struct {
 // MeData reads the caller's account data. ErrUserNotFound when the user is gone.
 func (s *Service) MeData(ctx context.Context, p Principal) (AccountData, error) {
 	var d AccountData
-	err := s.store.InTx(ctx, func(tx Tx) error {
-		var err error
-		if d.User, err = tx.UserByID(ctx, p.Claims.Sub); err != nil {
-			return err
-		}
-		d.Summary, err = tx.AccountSummary(ctx, d.User.ID)
-		return err
-	})
+	var err error
+	d.User, d.Summary, err = s.store.AccountData(ctx, p.Claims.Sub)
 	if errors.Is(err, ErrNotFound) {
 		return AccountData{}, ErrUserNotFound
 	}

@@ -251,6 +251,13 @@ func (f *faultyStore) SessionState(ctx context.Context, id string) (auth.Session
 	return f.Store.SessionState(ctx, id)
 }
 
+func (f *faultyStore) AccountData(ctx context.Context, userID string) (auth.User, auth.AccountSummary, error) {
+	if f.fail() {
+		return auth.User{}, auth.AccountSummary{}, errStoreDown
+	}
+	return f.Store.AccountData(ctx, userID)
+}
+
 func (f *faultyStore) Ping(ctx context.Context) error {
 	if f.armed.Load() && f.budget.Load() <= 0 {
 		return errStoreDown

@@ -379,17 +379,32 @@ func (t *txn) MarkRefreshRotated(ctx context.Context, hash []byte) error {
 	return nil
 }
 
-func (t *txn) AccountSummary(ctx context.Context, userID string) (auth.AccountSummary, error) {
-	var a auth.AccountSummary
-	err := t.tx.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM auth.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()),
+// summaryColumns are an account's summary for the user of $1.
+const summaryColumns = `(SELECT count(*) FROM auth.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()),
 		(SELECT count(*) FROM auth.accounts WHERE user_id = $1),
 		coalesce((SELECT bool_or(enabled) FROM auth.two_factor_auth WHERE user_id = $1), false),
-		(SELECT max(last_activity_at) FROM auth.sessions WHERE user_id = $1)`, userID).Scan(&a.SessionsCount, &a.AccountsCount, &a.Has2FA, &a.LastLoginAt)
+		(SELECT max(last_activity_at) FROM auth.sessions WHERE user_id = $1)`
+
+func (t *txn) AccountSummary(ctx context.Context, userID string) (auth.AccountSummary, error) {
+	var a auth.AccountSummary
+	err := t.tx.QueryRow(ctx, `SELECT `+summaryColumns, userID).Scan(&a.SessionsCount, &a.AccountsCount, &a.Has2FA, &a.LastLoginAt)
 	if err != nil {
 		return auth.AccountSummary{}, fmt.Errorf("account summary: %w", err)
 	}
 	return a, nil
+}
+
+// AccountData reads the user and the summary in one statement (auth.Store).
+func (s *AuthStore) AccountData(ctx context.Context, userID string) (auth.User, auth.AccountSummary, error) {
+	var u auth.User
+	var a auth.AccountSummary
+	err := s.pool.QueryRow(ctx, `SELECT `+userColumns+`, `+summaryColumns+` FROM auth.users WHERE id = $1`, userID).
+		Scan(&u.ID, &u.Name, &u.Email, &u.EmailVerified, &u.Image, &u.Role, &u.AccessTier, &u.Kind, &u.TwoFactor, &u.CreatedAt, &u.UpdatedAt,
+			&a.SessionsCount, &a.AccountsCount, &a.Has2FA, &a.LastLoginAt)
+	if err != nil {
+		return auth.User{}, auth.AccountSummary{}, fmt.Errorf("account data: %w", notFound(err))
+	}
+	return u, a, nil
 }
 
 func (t *txn) InsertEvent(ctx context.Context, e audit.Event) error {

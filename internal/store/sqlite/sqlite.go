@@ -425,18 +425,34 @@ func (t *txn) MarkRefreshRotated(ctx context.Context, hash []byte) error {
 	return nil
 }
 
-func (t *txn) AccountSummary(ctx context.Context, userID string) (auth.AccountSummary, error) {
-	var a auth.AccountSummary
-	err := t.tx.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM auth_sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2),
+// summaryColumns are an account's summary for the user ?1 at the time ?2.
+const summaryColumns = `(SELECT count(*) FROM auth_sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2),
 		(SELECT count(*) FROM auth_accounts WHERE user_id = ?1),
 		coalesce((SELECT max(enabled) FROM auth_two_factor_auth WHERE user_id = ?1), 0),
-		(SELECT max(last_activity_at) FROM auth_sessions WHERE user_id = ?1)`, userID, t.stamp()).
+		(SELECT max(last_activity_at) FROM auth_sessions WHERE user_id = ?1)`
+
+func (t *txn) AccountSummary(ctx context.Context, userID string) (auth.AccountSummary, error) {
+	var a auth.AccountSummary
+	err := t.tx.QueryRowContext(ctx, `SELECT `+summaryColumns, userID, t.stamp()).
 		Scan(&a.SessionsCount, &a.AccountsCount, &a.Has2FA, NullTimestamp{T: &a.LastLoginAt})
 	if err != nil {
 		return auth.AccountSummary{}, fmt.Errorf("account summary: %w", err)
 	}
 	return a, nil
+}
+
+// AccountData reads the user and the summary in one statement (auth.Store).
+func (s *AuthStore) AccountData(ctx context.Context, userID string) (auth.User, auth.AccountSummary, error) {
+	var u auth.User
+	var a auth.AccountSummary
+	err := s.db.QueryRowContext(ctx, `SELECT `+userColumns+`, `+summaryColumns+` FROM auth_users WHERE id = ?1`, userID, FormatTime(s.now())).
+		Scan(&u.ID, &u.Name, &u.Email, &u.EmailVerified, &u.Image, &u.Role, &u.AccessTier, &u.Kind, &u.TwoFactor,
+			Timestamp{T: &u.CreatedAt}, Timestamp{T: &u.UpdatedAt},
+			&a.SessionsCount, &a.AccountsCount, &a.Has2FA, NullTimestamp{T: &a.LastLoginAt})
+	if err != nil {
+		return auth.User{}, auth.AccountSummary{}, fmt.Errorf("account data: %w", notFound(err))
+	}
+	return u, a, nil
 }
 
 func (t *txn) InsertEvent(ctx context.Context, e audit.Event) error {

@@ -207,6 +207,7 @@ func RunAuth(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"ChangePasswordCountsTowardLockout", testChangePasswordCountsTowardLockout},
 		{"AccountRequestsDecidedLater", testAccountRequestsDecidedLater},
 		{"SessionState", testSessionState},
+		{"AccountData", testAccountData},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend(t)) })
