@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mana/mana/internal/kek"
@@ -107,6 +108,9 @@ type Issuer struct {
 	public     map[string]ed25519.PublicKey
 	order      []string // kids, oldest first, for JWKS
 	lastReload time.Time
+	// refreshing is held by the one caller re-reading stale keys; the
+	// others go on with the keys loaded (no burst of reloads each minute).
+	refreshing atomic.Bool
 }
 
 // Config configures an Issuer.
@@ -251,9 +255,10 @@ func (i *Issuer) refreshKeys(ctx context.Context) {
 	i.mu.RLock()
 	stale := i.now().Sub(i.lastReload) >= keyRefresh
 	i.mu.RUnlock()
-	if !stale {
+	if !stale || !i.refreshing.CompareAndSwap(false, true) {
 		return
 	}
+	defer i.refreshing.Store(false)
 	if err := i.reload(ctx); err != nil {
 		i.log.Error("re-reading the signing keys failed; keeping the ones loaded", "err", err)
 	}
@@ -375,16 +380,18 @@ func (i *Issuer) VerifyIgnoringExpiry(ctx context.Context, tok string) (Claims, 
 
 func (i *Issuer) verify(ctx context.Context, tok string, ignoreExpiry bool) (Claims, json.RawMessage, error) {
 	i.refreshKeys(ctx)
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
+	// header.payload.signature: exactly two dots.
+	first, last := strings.IndexByte(tok, '.'), strings.LastIndexByte(tok, '.')
+	if first < 0 || first == last || strings.IndexByte(tok[first+1:last], '.') >= 0 {
 		return Claims{}, nil, ErrMalformed
 	}
+	signed := tok[:last]
 	// Strict: a token has one encoding, so its string is not malleable
 	// (unused low bits of the last character must be zero; audit I1, JWT-14).
 	strict := base64.RawURLEncoding.Strict()
-	hb, err1 := strict.DecodeString(parts[0])
-	pb, err2 := strict.DecodeString(parts[1])
-	sig, err3 := strict.DecodeString(parts[2])
+	hb, err1 := strict.DecodeString(tok[:first])
+	pb, err2 := strict.DecodeString(tok[first+1 : last])
+	sig, err3 := strict.DecodeString(tok[last+1:])
 	if err1 != nil || err2 != nil || err3 != nil {
 		return Claims{}, nil, ErrMalformed
 	}
@@ -403,7 +410,7 @@ func (i *Issuer) verify(ctx context.Context, tok string, ignoreExpiry bool) (Cla
 	if err != nil {
 		return Claims{}, nil, err
 	}
-	if !ed25519.Verify(pub, []byte(parts[0]+"."+parts[1]), sig) {
+	if !ed25519.Verify(pub, []byte(signed), sig) {
 		return Claims{}, nil, ErrSignature
 	}
 	// One decode: the payload as signed goes back to /validate as it is.

@@ -277,3 +277,20 @@ func TestRotateAndRetire(t *testing.T) {
 		t.Fatalf("a token of the withdrawn key: %v, want ErrUnknownKey", err)
 	}
 }
+
+// BenchmarkVerify is the token check's cryptographic and parsing part
+// (Ed25519 dominates): figures, not assertions.
+func BenchmarkVerify(b *testing.B) {
+	iss := newIssuer(b, &memKeys{}, nil)
+	tok, _, err := iss.Mint(Claims{Sub: "u1", Email: "a@b.io", Role: "user", Sid: "s1", Tier: "public"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := iss.Verify(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
