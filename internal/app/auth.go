@@ -22,6 +22,8 @@ import (
 	"github.com/mana/mana/internal/password"
 	"github.com/mana/mana/internal/password/policy"
 	"github.com/mana/mana/internal/ratelimit"
+	"github.com/mana/mana/internal/revocation"
+	"github.com/mana/mana/internal/store/pg"
 	"github.com/mana/mana/internal/token"
 	"github.com/mana/mana/internal/vault"
 )
@@ -83,17 +85,20 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 	if err != nil {
 		return authPart{}, fmt.Errorf("MANA_PASSWORD_MIN_LENGTH: %w", err)
 	}
+	revocations, stopFeed := startRevocationFeed(ctx, log, st, cfg.RevocationMaxLag)
 	svc := auth.NewService(auth.Config{
 		Store: st.store, Hasher: password.NewHasher(password.OWASP, cfg.MaxConcurrentHashes), Tokens: tokens,
 		BaseURL: cfg.BaseURL, Callbacks: auth.NewCallbackPolicy(append([]string{cfg.BaseURL}, cfg.CORSOrigins...)...),
 		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: cfg.MaxDailySignups, LegacySecret: secret,
-		MailSealer: ring, Log: log,
+		MailSealer: ring, Revocations: revocations, Log: log,
 	})
 	if err := svc.RefreshTimingPadding(ctx); err != nil {
+		stopFeed()
 		return authPart{}, err
 	}
 	limiter, rules, closeLimiter, err := rateLimiter(ctx, log, cfg)
 	if err != nil {
+		stopFeed()
 		return authPart{}, err
 	}
 	api := authapi.New(authapi.Config{Service: svc, Tokens: tokens, Vault: vault.NewService(st.vaults, ring), Log: log,
@@ -102,7 +107,25 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 		Registry: reg, OmitHealth: omitHealth})
 	stopSealer := startSealer(ctx, log, st.store, cfg.AuditSealInterval)
 	return authPart{api: api, service: svc, ring: ring, limiter: limiter, rules: rules,
-		close: func() { stopSealer(); closeLimiter() }}, nil
+		close: func() { stopSealer(); stopFeed(); closeLimiter() }}, nil
+}
+
+// startRevocationFeed keeps a revocation set current on PostgreSQL, so token
+// checks need no database read (issue 14); stop waits for the feed. On
+// SQLite (one process, reads in-process) there is none: every check reads
+// its session, and the view is nil.
+func startRevocationFeed(ctx context.Context, log *slog.Logger, st authStores, maxLag time.Duration) (auth.RevocationView, func()) {
+	if st.pool == nil {
+		return nil, func() {}
+	}
+	set := revocation.NewSet(maxLag, nil)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pg.NewRevocationFeed(st.pool, set, maxLag, log.With("component", "revocation-feed")).Run(ctx)
+	}()
+	return set, func() { cancel(); <-done }
 }
 
 // startSealer runs the audit chain's sealer (audit F19) until ctx ends or the

@@ -72,6 +72,9 @@ type authStores struct {
 		vault.Store
 		kekrotate.Store
 	}
+	// pool is the PostgreSQL pool (nil on SQLite): the revocation feed
+	// listens on a connection of its own.
+	pool *pgxpool.Pool
 }
 
 // backend is the persistence of every serve mode: both services' stores and
@@ -136,7 +139,7 @@ func openPostgres(ctx context.Context, log *slog.Logger, o backendOptions) (back
 		return backend{}, fmt.Errorf("create job client: %w", err)
 	}
 	return backend{
-		auth:   authStores{store: pg.NewAuthStore(pool, jobs), vaults: pg.NewVaultStore(pool)},
+		auth:   authStores{store: pg.NewAuthStore(pool, jobs), vaults: pg.NewVaultStore(pool), pool: pool},
 		notify: pg.NewNotifyStore(pool, jobs, o.policies),
 		jobs:   jobs,
 		where:  "PostgreSQL " + redactURL(o.databaseURL),

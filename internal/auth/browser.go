@@ -123,7 +123,7 @@ func (s *Service) SessionByToken(ctx context.Context, raw string, slide bool) (B
 
 // AccessToken mints an access token for a live session.
 func (s *Service) AccessToken(ctx context.Context, v SessionView) (string, token.Claims, error) {
-	return s.mint(ctx, v.User, v.Session.ID, v.Session.CreatedAt)
+	return s.mint(ctx, v.User, v.Session.ID, v.Session.CreatedAt, v.Session.ExpiresAt)
 }
 
 // IssueRefreshToken adds a refresh token to a live session's family (a

@@ -257,7 +257,7 @@ func (s *Service) completeLogin(ctx context.Context, email string, user User, pw
 	if lock != nil {
 		return LoginResult{}, lock
 	}
-	access, claims, err := s.mint(ctx, user, sess.ID, sess.CreatedAt)
+	access, claims, err := s.mint(ctx, user, sess.ID, sess.CreatedAt, sess.ExpiresAt)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -265,12 +265,14 @@ func (s *Service) completeLogin(ctx context.Context, email string, user User, pw
 }
 
 // mint signs an access token of a session; signedInAt (the session's
-// creation) is its auth_time.
-func (s *Service) mint(ctx context.Context, u User, sessionID string, signedInAt time.Time) (string, token.Claims, error) {
+// creation) is its auth_time. It expires with the session at the latest,
+// so a check that knows only revocations (the revocation set) never admits
+// a token of an expired session.
+func (s *Service) mint(ctx context.Context, u User, sessionID string, signedInAt, sessionExpires time.Time) (string, token.Claims, error) {
 	s.tokens.RefreshKeys(ctx)
 	// role comes from the stored user (DESIGN.md §5.10), not a constant.
 	tok, claims, err := s.tokens.Mint(token.Claims{Sub: u.ID, Email: u.Email, Role: u.Role, Sid: sessionID, Tier: u.AccessTier,
-		AuthTime: signedInAt.Unix()})
+		AuthTime: signedInAt.Unix(), Exp: sessionExpires.Unix()})
 	if err != nil {
 		return "", token.Claims{}, fmt.Errorf("mint access token: %w", err)
 	}

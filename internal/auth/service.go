@@ -37,6 +37,7 @@ type Service struct {
 	now          func() time.Time
 	log          *slog.Logger
 	padding      padding
+	revocations  RevocationView
 	// registerCost evens out the timing of new and taken registrations.
 	registerCost costEqualizer
 }
@@ -56,8 +57,11 @@ type Config struct {
 	LegacySecret string
 	// MailSealer seals outbox mail bodies (nil: stored as they are, tests).
 	MailSealer MailSealer
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Revocations answers token checks from memory while current (nil:
+	// every check reads its session).
+	Revocations RevocationView
+	Now         func() time.Time
+	Log         *slog.Logger
 }
 
 // NewService builds the service.
@@ -67,6 +71,10 @@ func NewService(c Config) *Service {
 		legacySecret: []byte(c.LegacySecret), mailSealer: c.MailSealer, now: c.Now, log: c.Log}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if c.Revocations != nil {
+		s.revocations = c.Revocations
+		s.store = revocationAwareStore{Store: c.Store, view: c.Revocations}
 	}
 	if s.lockout.Threshold == 0 {
 		s.lockout = DefaultLockout

@@ -32,7 +32,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (Refres
 	next := randid.Secret()
 	var user User
 	var sessionID string
-	var signedInAt time.Time
+	var signedInAt, sessionExpires time.Time
 	outcome := error(nil)
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		row, err := tx.RefreshTokenForUpdate(ctx, hashToken(refresh))
@@ -68,7 +68,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (Refres
 			return err
 		}
 		user, err = tx.UserByID(ctx, row.UserID)
-		sessionID, signedInAt = row.SessionID, row.SessionCreatedAt
+		sessionID, signedInAt, sessionExpires = row.SessionID, row.SessionCreatedAt, row.SessionExpiresAt
 		return err
 	})
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (Refres
 	if outcome != nil {
 		return Refreshed{}, outcome
 	}
-	access, claims, err := s.mint(ctx, user, sessionID, signedInAt)
+	access, claims, err := s.mint(ctx, user, sessionID, signedInAt, sessionExpires)
 	if err != nil {
 		return Refreshed{}, err
 	}
@@ -135,6 +135,16 @@ func (s *Service) Authenticate(ctx context.Context, access string) (Principal, e
 			return Principal{}, ErrSessionInvalid
 		}
 		return Principal{}, unavailable("authenticate: keys", err)
+	}
+	if s.revocations != nil {
+		// Tokens expire with their session (mint), so a current view of
+		// the revocations is all a check needs.
+		if revoked, known := s.revocations.Revoked(claims.Sid); known {
+			if revoked {
+				return Principal{}, ErrSessionInvalid
+			}
+			return Principal{Claims: claims, Payload: payload}, nil
+		}
 	}
 	sess, err := s.store.SessionState(ctx, claims.Sid)
 	if errors.Is(err, ErrNotFound) {

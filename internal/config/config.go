@@ -83,6 +83,9 @@ type Auth struct {
 	// AuditSealInterval is how often the background sealer appends the new
 	// security events to the audit chain (MANA_AUDIT_SEAL_INTERVAL).
 	AuditSealInterval time.Duration
+	// RevocationMaxLag (MANA_REVOCATION_MAX_LAG): how stale the revocation
+	// set of a replica may be before its token checks read the database.
+	RevocationMaxLag time.Duration
 }
 
 // Notify is mana-notify's configuration.
@@ -312,6 +315,7 @@ func LoadAuth(look Lookup) (Auth, error) {
 	c.MetricsToken = r.secret("METRICS_TOKEN")
 	c.ReauthMaxAge = r.duration("MANA_REAUTH_MAX_AGE", 0)
 	c.AuditSealInterval = r.duration("MANA_AUDIT_SEAL_INTERVAL", 5*time.Second)
+	c.RevocationMaxLag = r.duration("MANA_REVOCATION_MAX_LAG", time.Second)
 	c.MetricsAddr = r.str("METRICS_ADDR", "")
 	c.Host = r.str("HOST", "")
 	c.DataDir = r.dataDir()

@@ -345,7 +345,13 @@ func (i *Issuer) Mint(c Claims) (string, Claims, error) {
 		return "", Claims{}, errors.New("token: no signing key")
 	}
 	now := i.now()
-	c.Iat, c.Exp = now.Unix(), now.Add(TTL).Unix()
+	// A caller's earlier expiry (the session's end) wins over the TTL: a
+	// token never outlives its session.
+	exp := now.Add(TTL).Unix()
+	if c.Exp == 0 || c.Exp > exp {
+		c.Exp = exp
+	}
+	c.Iat = now.Unix()
 	c.Iss, c.Aud, c.Jti = i.issuer, i.audience, randid.ID(24)
 	header, err := json.Marshal(map[string]string{"alg": "EdDSA", "kid": kid})
 	if err != nil {

@@ -96,6 +96,9 @@ func recreatedTable(key string) (string, bool) {
 		return "auth.mana_cutover", true
 	case "auth/0008_audit_append_only.sql":
 		return "auth.security_event_seals", true
+	case "auth/0010_session_revocations.sql":
+		// Without its table the trigger would fail every logout.
+		return "auth.session_revocations", true
 	}
 	return "", false
 }

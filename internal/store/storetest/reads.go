@@ -85,3 +85,48 @@ func testAccountData(t *testing.T, b Backend) {
 		t.Fatalf("unknown user: %v, want not found", err)
 	}
 }
+
+// stubView answers every session the same.
+type stubView struct{ revoked, known bool }
+
+func (v stubView) Revoked(string) (bool, bool) { return v.revoked, v.known }
+func (stubView) LocalRevocation()              {}
+
+// testRevocationView: a current view decides the token check (a session it
+// calls revoked is refused though its row is live; one it calls live is
+// admitted though its row is revoked: no read); a view that cannot vouch
+// hands the check to the database.
+// Negative control: Authenticate ignoring the view admits the first case.
+func testRevocationView(t *testing.T, b Backend) {
+	e := newEnv(t, b, b.Store, policy)
+	ctx, cancel := background()
+	defer cancel()
+	u, pw := e.verifiedUser(t, "view")
+	live, err := e.svc.Login(ctx, u.Email, pw, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := e.svc.Login(ctx, u.Email, pw, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Logout(ctx, auth.LogoutInput{RefreshToken: gone.RefreshToken}, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	with := func(v stubView) *auth.Service {
+		return auth.NewService(auth.Config{Store: b.Store, Hasher: e.hasher, Tokens: e.tokens, BaseURL: "http://localhost",
+			Callbacks: auth.NewCallbackPolicy("http://localhost"), Lockout: policy, Now: e.clock.now, Log: discardLog(), Revocations: v})
+	}
+	if _, err := with(stubView{revoked: true, known: true}).Authenticate(ctx, live.AccessToken); !errors.Is(err, auth.ErrSessionInvalid) {
+		t.Fatalf("a session the current view calls revoked: %v, want refused", err)
+	}
+	if _, err := with(stubView{known: true}).Authenticate(ctx, gone.AccessToken); err != nil {
+		t.Fatalf("a session the current view calls live: %v, want admitted without a read", err)
+	}
+	if _, err := with(stubView{}).Authenticate(ctx, gone.AccessToken); !errors.Is(err, auth.ErrSessionInvalid) {
+		t.Fatalf("view not current, revoked row: %v, want refused (the database decides)", err)
+	}
+	if _, err := with(stubView{}).Authenticate(ctx, live.AccessToken); err != nil {
+		t.Fatalf("view not current, live row: %v", err)
+	}
+}

@@ -208,6 +208,7 @@ func RunAuth(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"AccountRequestsDecidedLater", testAccountRequestsDecidedLater},
 		{"SessionState", testSessionState},
 		{"AccountData", testAccountData},
+		{"RevocationView", testRevocationView},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend(t)) })
