@@ -17,6 +17,7 @@ targets=(
   "./internal/auth FuzzCallback"
   "./internal/notify FuzzRender"
   "./internal/vault FuzzUnwrap"
+  "./internal/argon2id FuzzKey"
 )
 t0=$SECONDS
 for entry in "${targets[@]}"; do

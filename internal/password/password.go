@@ -19,10 +19,10 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/scrypt"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/mana/mana/internal/argon2id"
 	"github.com/mana/mana/internal/timing"
 )
 
@@ -47,10 +47,12 @@ var ErrMalformedHash = errors.New("password: malformed stored hash")
 
 // Hasher hashes and verifies passwords while capping how many run at once:
 // each argon2id call takes 19 MiB, so a flood of logins queues here instead
-// of exhausting memory (DESIGN.md §6).
+// of exhausting memory (DESIGN.md §6). Each slot owns its argon2id working
+// memory, allocated on first use and reused by every later hash, so the
+// hashes neither allocate nor leave garbage for the collector.
 type Hasher struct {
 	params Params
-	slots  chan struct{}
+	slots  chan *argon2id.Memory
 	// dummy and dummyScrypt are hashes of a random password, verified for
 	// unknown users so that they cost the same time as known ones (in the
 	// rollback window most hashes are scrypt).
@@ -70,10 +72,15 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.GOMAXPROCS(0)
 	}
-	h := &Hasher{params: p, slots: make(chan struct{}, maxConcurrent)}
+	h := &Hasher{params: p, slots: make(chan *argon2id.Memory, maxConcurrent)}
+	for range maxConcurrent {
+		h.slots <- argon2id.NewMemory(p.MemoryKiB)
+	}
 	var pw [24]byte
 	_, _ = rand.Read(pw[:])
-	h.dummy = h.hashNow(hex.EncodeToString(pw[:]))
+	mem := <-h.slots
+	h.dummy = h.hashNow(mem, hex.EncodeToString(pw[:]))
+	h.slots <- mem
 	h.dummyScrypt = scryptHash(hex.EncodeToString(pw[:]))
 	h.calibrate = h.measureWrapped
 	return h
@@ -99,30 +106,37 @@ func (h *Hasher) LegacyFloor() time.Duration { return h.floor.Get() }
 
 // measureWrapped is the median of three verifications of a wrapped dummy.
 func (h *Hasher) measureWrapped() time.Duration {
-	wrapped, err := h.Wrap(context.Background(), h.dummyScrypt)
+	ctx := context.Background()
+	wrapped, err := h.Wrap(ctx, h.dummyScrypt)
 	if err != nil {
 		return 0 // the dummy is well-formed; unreachable
 	}
+	mem, err := h.acquire(ctx)
+	if err != nil {
+		return 0 // a background context is never done; unreachable
+	}
+	defer h.release(mem)
 	var d [3]time.Duration
 	for i := range d {
 		start := time.Now()
-		_, _ = verifyWrapped("not the password", wrapped)
+		_, _ = verifyWrapped(mem, "not the password", wrapped)
 		d[i] = time.Since(start)
 	}
 	slices.Sort(d[:])
 	return d[1]
 }
 
-func (h *Hasher) acquire(ctx context.Context) error {
+// acquire waits for a hashing slot and returns its working memory.
+func (h *Hasher) acquire(ctx context.Context) (*argon2id.Memory, error) {
 	select {
-	case h.slots <- struct{}{}:
-		return nil
+	case mem := <-h.slots:
+		return mem, nil
 	case <-ctx.Done():
-		return fmt.Errorf("password: waiting for a hashing slot: %w", ctx.Err())
+		return nil, fmt.Errorf("password: waiting for a hashing slot: %w", ctx.Err())
 	}
 }
 
-func (h *Hasher) release() { <-h.slots }
+func (h *Hasher) release(mem *argon2id.Memory) { h.slots <- mem }
 
 // Normalize applies NFKC before hashing, as the stored hashes were made, so
 // that the same password typed on different keyboards matches.
@@ -130,29 +144,41 @@ func Normalize(pw string) string { return norm.NFKC.String(pw) }
 
 // Hash returns a PHC-format argon2id hash of the NFKC-normalised password.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
-	if err := h.acquire(ctx); err != nil {
+	mem, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
-	return h.hashNow(pw), nil
+	defer h.release(mem)
+	return h.hashNow(mem, pw), nil
 }
 
-func (h *Hasher) hashNow(pw string) string {
+func (h *Hasher) hashNow(mem *argon2id.Memory, pw string) string {
 	salt := make([]byte, saltLen)
 	_, _ = rand.Read(salt)
-	key := argon2.IDKey([]byte(Normalize(pw)), salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, keyLen)
+	key := h.key(mem, []byte(Normalize(pw)), salt)
 	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2id.Version,
 		h.params.MemoryKiB, h.params.Time, h.params.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// key is argon2id with the configured parameters, which are valid (a
+// Hasher is only built with them), in the slot's memory.
+func (h *Hasher) key(mem *argon2id.Memory, secret, salt []byte) []byte {
+	key, err := mem.Key(secret, salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, keyLen)
+	if err != nil {
+		panic(fmt.Sprintf("password: argon2id with the configured parameters %+v: %v", h.params, err))
+	}
+	return key
 }
 
 // HashLegacy returns a hash in Better Auth's scrypt format (the rollback
 // window: the old service must be able to verify it).
 func (h *Hasher) HashLegacy(ctx context.Context, pw string) (string, error) {
-	if err := h.acquire(ctx); err != nil {
+	mem, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer h.release(mem)
 	return scryptHash(pw), nil
 }
 
@@ -192,22 +218,23 @@ func (h *Hasher) Verify(ctx context.Context, pw, stored string, window bool) (bo
 
 // verify checks pw; padded reports a path cheaper than a legacy row's.
 func (h *Hasher) verify(ctx context.Context, pw, stored string, window bool) (ok, padded bool, err error) {
-	if err := h.acquire(ctx); err != nil {
+	mem, err := h.acquire(ctx)
+	if err != nil {
 		return false, false, err
 	}
-	defer h.release()
+	defer h.release(mem)
 	switch {
 	case stored == "" && window:
 		_, _ = verifyBetterAuthScrypt(pw, h.dummyScrypt) // equal cost; the answer is no regardless
 		return false, false, nil
 	case stored == "":
-		_, _ = verifyArgon2(pw, h.dummy)
+		_, _ = verifyArgon2(mem, pw, h.dummy)
 		return false, !window, nil
 	case strings.HasPrefix(stored, "$argon2id$"):
-		ok, err := verifyArgon2(pw, stored)
+		ok, err := verifyArgon2(mem, pw, stored)
 		return ok, !window, err
 	case strings.HasPrefix(stored, wrappedPrefix):
-		ok, err := verifyWrapped(pw, stored)
+		ok, err := verifyWrapped(mem, pw, stored)
 		return ok, false, err
 	}
 	ok, err = verifyBetterAuthScrypt(pw, stored)
@@ -221,7 +248,7 @@ func (h *Hasher) NeedsRehash(stored string, window bool) bool {
 	if window {
 		return false
 	}
-	want := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$", argon2.Version, h.params.MemoryKiB, h.params.Time, h.params.Threads)
+	want := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$", argon2id.Version, h.params.MemoryKiB, h.params.Time, h.params.Threads)
 	return !strings.HasPrefix(stored, want)
 }
 
@@ -244,21 +271,22 @@ func (h *Hasher) Wrap(ctx context.Context, stored string) (string, error) {
 	if !ok || len(salt) != 32 || err != nil || len(key) != 64 {
 		return "", ErrMalformedHash
 	}
-	if err := h.acquire(ctx); err != nil {
+	mem, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer h.release(mem)
 	argonSalt := make([]byte, saltLen)
 	_, _ = rand.Read(argonSalt)
-	wrapped := argon2.IDKey(key, argonSalt, h.params.Time, h.params.MemoryKiB, h.params.Threads, keyLen)
+	wrapped := h.key(mem, key, argonSalt)
 	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("%sv=%d$m=%d,t=%d,p=%d$%s$%s$%s", wrappedPrefix, argon2.Version, h.params.MemoryKiB, h.params.Time,
+	return fmt.Sprintf("%sv=%d$m=%d,t=%d,p=%d$%s$%s$%s", wrappedPrefix, argon2id.Version, h.params.MemoryKiB, h.params.Time,
 		h.params.Threads, b64.EncodeToString(argonSalt), b64.EncodeToString(wrapped), salt), nil
 }
 
 // verifyWrapped checks a wrapped hash: scrypt as Better Auth, then
 // argon2id over its output.
-func verifyWrapped(pw, stored string) (bool, error) {
+func verifyWrapped(mem *argon2id.Memory, pw, stored string) (bool, error) {
 	rest := strings.TrimPrefix(stored, wrappedPrefix)
 	i := strings.LastIndexByte(rest, '$')
 	if i < 0 || len(rest)-i-1 != 32 {
@@ -270,7 +298,7 @@ func verifyWrapped(pw, stored string) (bool, error) {
 		return false, fmt.Errorf("password: scrypt: %w", err)
 	}
 	// The argon2id part has the PHC shape with the scrypt output as password.
-	return verifyArgon2Bytes(key, "$argon2id$"+rest[:i])
+	return verifyArgon2Bytes(mem, key, "$argon2id$"+rest[:i])
 }
 
 // scryptHash is Better Auth's format: 16 random bytes as 32 hex characters,
@@ -287,18 +315,18 @@ func scryptHash(pw string) string {
 	return salt + ":" + hex.EncodeToString(key)
 }
 
-func verifyArgon2(pw, stored string) (bool, error) {
-	return verifyArgon2Bytes([]byte(Normalize(pw)), stored)
+func verifyArgon2(mem *argon2id.Memory, pw, stored string) (bool, error) {
+	return verifyArgon2Bytes(mem, []byte(Normalize(pw)), stored)
 }
 
-func verifyArgon2Bytes(secret []byte, stored string) (bool, error) {
+func verifyArgon2Bytes(mem *argon2id.Memory, secret []byte, stored string) (bool, error) {
 	parts := strings.Split(stored, "$")
 	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
 	if len(parts) != 6 {
 		return false, ErrMalformedHash
 	}
 	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2id.Version {
 		return false, ErrMalformedHash
 	}
 	var p Params
@@ -313,7 +341,10 @@ func verifyArgon2Bytes(secret []byte, stored string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, ErrMalformedHash
 	}
-	got := argon2.IDKey(secret, salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	got, err := mem.Key(secret, salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrMalformedHash, err)
+	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

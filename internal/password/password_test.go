@@ -3,11 +3,14 @@ package password
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/scrypt"
+
+	"github.com/mana/mana/internal/argon2id"
 )
 
 // fast keeps unit tests quick; production uses OWASP (see TestOWASPParams).
@@ -127,7 +130,7 @@ func TestOWASPParams(t *testing.T) {
 
 func TestHasherHonoursCancellation(t *testing.T) {
 	h := NewHasher(fast, 1)
-	h.slots <- struct{}{} // occupy the only slot
+	<-h.slots // take the only slot
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := h.Hash(ctx, "pw"); err == nil {
@@ -222,10 +225,25 @@ func TestMeasuredLegacyCost(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the dummy does not wrap: %v", err)
 	}
-	if _, err := verifyWrapped("x", wrapped); err != nil {
+	if _, err := verifyWrapped(new(argon2id.Memory), "x", wrapped); err != nil {
 		t.Fatalf("the wrapped dummy does not verify: %v", err)
 	}
 	if d := h.measureWrapped(); d <= 0 {
 		t.Fatalf("measured legacy cost %s", d)
+	}
+}
+
+// TestZeroCostStoredHashIsMalformed: a stored hash with t=0 or p=0 is a
+// data problem reported as such, not a crash of the request (x/crypto's
+// IDKey panics on those parameters).
+func TestZeroCostStoredHashIsMalformed(t *testing.T) {
+	h := NewHasher(fast, 1)
+	for _, stored := range []string{
+		"$argon2id$v=19$m=64,t=0,p=1$c2FsdHNhbHRzYWx0c2FsdA$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U",
+		"$argon2id$v=19$m=64,t=1,p=0$c2FsdHNhbHRzYWx0c2FsdA$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U",
+	} {
+		if _, err := h.Verify(context.Background(), "pw", stored, false); !errors.Is(err, ErrMalformedHash) {
+			t.Errorf("%s: err = %v, want ErrMalformedHash", stored, err)
+		}
 	}
 }
