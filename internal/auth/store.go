@@ -170,12 +170,15 @@ type Tx interface {
 
 	InsertSession(ctx context.Context, s Session) error
 	SessionByID(ctx context.Context, id string) (Session, error)
-	TouchSession(ctx context.Context, id string) error
 	RevokeSession(ctx context.Context, id string) (revoked bool, err error)
 	InsertRefreshToken(ctx context.Context, hash []byte, sessionID string, expires time.Time) error
 	// RefreshTokenForUpdate locks and returns a refresh token row; ErrNotFound when unknown.
 	RefreshTokenForUpdate(ctx context.Context, hash []byte) (RefreshRow, error)
-	MarkRefreshRotated(ctx context.Context, hash []byte) error
+	// RotateRefresh marks the refresh token old rotated, issues next for
+	// the same session (until expires), records the session's activity and
+	// returns the session's user: one rotation, in one statement where the
+	// database allows it.
+	RotateRefresh(ctx context.Context, old, next []byte, sessionID string, expires time.Time, userID string) (User, error)
 
 	CutoverTx
 	SpaceTx

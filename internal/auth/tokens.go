@@ -58,16 +58,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (Refres
 			outcome = ErrSessionInvalid
 			return nil
 		}
-		if err := tx.MarkRefreshRotated(ctx, hashToken(refresh)); err != nil {
-			return err
-		}
-		if err := tx.InsertRefreshToken(ctx, hashToken(next), row.SessionID, row.SessionExpiresAt); err != nil {
-			return err
-		}
-		if err := tx.TouchSession(ctx, row.SessionID); err != nil {
-			return err
-		}
-		user, err = tx.UserByID(ctx, row.UserID)
+		user, err = tx.RotateRefresh(ctx, hashToken(refresh), hashToken(next), row.SessionID, row.SessionExpiresAt, row.UserID)
 		sessionID, signedInAt, sessionExpires = row.SessionID, row.SessionCreatedAt, row.SessionExpiresAt
 		return err
 	})

@@ -373,14 +373,6 @@ func (t *txn) SessionByID(ctx context.Context, id string) (auth.Session, error) 
 	return s, nil
 }
 
-func (t *txn) TouchSession(ctx context.Context, id string) error {
-	now := t.stamp()
-	if _, err := t.tx.ExecContext(ctx, `UPDATE auth_sessions SET last_activity_at = ?, updated_at = ? WHERE id = ?`, now, now, id); err != nil {
-		return fmt.Errorf("touch session: %w", err)
-	}
-	return nil
-}
-
 func (t *txn) RevokeSession(ctx context.Context, id string) (bool, error) {
 	now := t.stamp()
 	// The expiry ends too, as on PostgreSQL (fixed-width times compare as text).
@@ -418,11 +410,20 @@ func (t *txn) RefreshTokenForUpdate(ctx context.Context, hash []byte) (auth.Refr
 	return r, nil
 }
 
-func (t *txn) MarkRefreshRotated(ctx context.Context, hash []byte) error {
-	if _, err := t.tx.ExecContext(ctx, `UPDATE auth_refresh_tokens SET rotated_at = ? WHERE token_hash = ?`, t.stamp(), hash); err != nil {
-		return fmt.Errorf("rotate refresh token: %w", err)
+// RotateRefresh runs its steps one after the other: SQLite has no round
+// trips to save.
+func (t *txn) RotateRefresh(ctx context.Context, old, next []byte, sessionID string, expires time.Time, userID string) (auth.User, error) {
+	now := t.stamp()
+	if _, err := t.tx.ExecContext(ctx, `UPDATE auth_refresh_tokens SET rotated_at = ? WHERE token_hash = ?`, now, old); err != nil {
+		return auth.User{}, fmt.Errorf("rotate refresh token: %w", err)
 	}
-	return nil
+	if err := t.InsertRefreshToken(ctx, next, sessionID, expires); err != nil {
+		return auth.User{}, err
+	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE auth_sessions SET last_activity_at = ?, updated_at = ? WHERE id = ?`, now, now, sessionID); err != nil {
+		return auth.User{}, fmt.Errorf("touch session: %w", err)
+	}
+	return t.UserByID(ctx, userID)
 }
 
 // summaryColumns are an account's summary for the user ?1 at the time ?2.

@@ -208,6 +208,7 @@ func RunAuth(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"AccountRequestsDecidedLater", testAccountRequestsDecidedLater},
 		{"SessionState", testSessionState},
 		{"AccountData", testAccountData},
+		{"RotateRefresh", testRotateRefresh},
 		{"RevocationView", testRevocationView},
 	}
 	for _, tc := range tests {

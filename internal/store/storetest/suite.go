@@ -223,8 +223,8 @@ func testAuditInTransaction(t *testing.T, b Backend) {
 
 // testRefreshRotationAndReuse: a refresh token works once; presenting it
 // again revokes the whole family (the newer token too) and is audited.
-// Negative control: MarkRefreshRotated doing nothing lets the old token
-// rotate again.
+// Negative control: RotateRefresh not marking the old token rotated lets
+// it rotate again.
 func testRefreshRotationAndReuse(t *testing.T, b Backend) {
 	e := newEnv(t, b, b.Store, policy)
 	u, login := e.loggedIn(t, "refresh")
