@@ -17,6 +17,7 @@
 #   BENCH_MATRIX [1]   BENCH_ROUNDS [1] (matrix rounds; the table shows medians)   GROWTH [0]   GROWTH_ROUNDS [3]   GROWTH_CONC [8]
 #   GROWTH_MODES ["signup login validate me refresh"]   GROWTH_SMALL [1000]   GROWTH_LARGE [100000]
 #   GROWTH_SESSIONS [10] (sessions per seeded user)   BENCH_OUT [a new /tmp/mana-bench-out.* dir, kept]
+#   BENCH_FLOOD [1000] (concurrent logins of the memory run; 0 = none)   BENCH_FLOOD_SECONDS [20]
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,6 +31,8 @@ CONC=${BENCH_CONC:-"1 8 32"}
 MODES=${BENCH_MODES:-"signup login validate me refresh"}
 HASH_SECONDS=${BENCH_HASH_SECONDS:-5}
 MAIL_SAMPLES=${BENCH_MAIL_SAMPLES:-100}
+FLOOD=${BENCH_FLOOD:-1000}
+FLOOD_SECONDS=${BENCH_FLOOD_SECONDS:-20}
 MATRIX=${BENCH_MATRIX:-1}
 ROUNDS=${BENCH_ROUNDS:-1}
 GROWTH=${GROWTH:-0}
@@ -117,6 +120,14 @@ if [[ "$MATRIX" == 1 ]]; then
       done
     done
   done
+  if ((FLOOD > 0)); then
+    # Issue 14 part 4: peak RSS with FLOOD logins in flight at once, each
+    # answered (they queue for the hashing slots; hence the long timeout).
+    log "login flood: c=$FLOOD for ${FLOOD_SECONDS}s (peak RSS)"
+    pid="$(restart_auth)"
+    "$BENCH" -mode login -c "$FLOOD" -timeout 120s -base "$BASE" -server-pid "$pid" -warmup 2s -duration "${FLOOD_SECONDS}s" \
+      -database-url "$TEST_DATABASE_URL" -pg-pid "$PG_PID" -json "$OUT/matrix/login-c$FLOOD-flood.json"
+  fi
   log "argon2id hash limit (${HASH_SECONDS}s)"
   "$BENCH" -mode hashlimit -warmup 1s -duration "${HASH_SECONDS}s" -json "$OUT/matrix/hashlimit.json"
   log "register -> mail latency ($MAIL_SAMPLES samples)"
