@@ -81,3 +81,78 @@ func TestRevocationFeed(t *testing.T) {
 		t.Fatalf("s4: revoked=%v known=%v, want live and known", revoked, known)
 	}
 }
+
+// TestSessionRevocationTrigger: a session's touch (every refresh) fires no
+// trigger; revoking, shortening and deleting a session each record it once.
+// After the old service's deploy step drops the revocations table, migrate
+// re-creates it with the trigger in its filtered form, not the first one.
+// Negative controls: without migration 0011 the update trigger has no WHEN
+// condition; without rerunAfter the re-run leaves the unfiltered trigger
+// and a second delete trigger, and a deletion is recorded twice.
+func TestSessionRevocationTrigger(t *testing.T) {
+	ctx := context.Background()
+	pool := connectTo(t, freshDatabase(t))
+	if _, err := pg.Migrate(ctx, pool, pg.Auth); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	exec := func(q string) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	recorded := func(id string) int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM auth.session_revocations WHERE session_id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	triggers := func() map[string]bool {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT tgname, tgqual IS NOT NULL FROM pg_trigger
+			WHERE tgrelid = 'auth.sessions'::regclass AND NOT tgisinternal`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for rows.Next() {
+			var name string
+			var filtered bool
+			if err := rows.Scan(&name, &filtered); err != nil {
+				t.Fatal(err)
+			}
+			got[name] = filtered
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	check := func(when, prefix string) {
+		t.Helper()
+		if got := triggers(); len(got) != 2 || !got["sessions_revoked"] || got["sessions_revoked_delete"] {
+			t.Fatalf("%s: triggers on auth.sessions (name: has WHEN) %v; want sessions_revoked filtered and sessions_revoked_delete", when, got)
+		}
+		exec(`INSERT INTO auth.sessions (id, expires_at, token, user_id) SELECT '` + prefix + `' || g, now() + interval '1 day', '` + prefix + `t' || g, 'u1'
+			FROM generate_series(1, 4) g`)
+		exec(`UPDATE auth.sessions SET last_activity_at = now(), updated_at = now() WHERE id = '` + prefix + `1'`)
+		exec(`UPDATE auth.sessions SET revoked_at = now() WHERE id = '` + prefix + `2'`)
+		exec(`UPDATE auth.sessions SET expires_at = now() WHERE id = '` + prefix + `3'`)
+		exec(`DELETE FROM auth.sessions WHERE id = '` + prefix + `4'`)
+		for i, want := range []int{0, 1, 1, 1} {
+			id := prefix + string(rune('1'+i))
+			if n := recorded(id); n != want {
+				t.Errorf("%s: %s recorded %d times, want %d", when, id, n, want)
+			}
+		}
+	}
+	exec(`INSERT INTO auth.users (id, name, email) VALUES ('u1', 'U', 'u1@example.com')`)
+	check("after migrate", "a")
+	exec(`DROP TABLE auth.session_revocations`) // what the old service's deploy step does
+	if _, err := pg.Migrate(ctx, pool, pg.Auth); err != nil {
+		t.Fatalf("migrate after the table was dropped: %v", err)
+	}
+	check("after the table was re-created", "b")
+}

@@ -103,6 +103,16 @@ func recreatedTable(key string) (string, bool) {
 	return "", false
 }
 
+// rerunAfter names the migration whose re-run a migration must follow:
+// 0010 re-creates the revocation trigger in its first form, 0011 gives it
+// its filter again.
+func rerunAfter(key string) (string, bool) {
+	if key == "auth/0011_session_revocation_trigger_filter.sql" {
+		return "auth/0010_session_revocations.sql", true
+	}
+	return "", false
+}
+
 // tableMissing reports whether table is gone (a failed check counts as
 // missing: recreating is idempotent).
 func tableMissing(ctx context.Context, tx pgx.Tx, table string) bool {
@@ -170,11 +180,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, components ...Component) (
 		if err := markPreexistingAuth(ctx, tx, components, applied); err != nil {
 			return err
 		}
+		rerun := map[string]bool{}
 		for _, m := range all {
 			key := string(m.Component) + "/" + m.Name
 			if applied[key] {
 				table, ok := recreatedTable(key)
-				if !ok || !tableMissing(ctx, tx, table) {
+				after, follows := rerunAfter(key)
+				if !(ok && tableMissing(ctx, tx, table)) && !(follows && rerun[after]) {
 					continue
 				}
 			}
@@ -182,6 +194,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, components ...Component) (
 				if _, err := tx.Exec(ctx, m.SQL); err != nil {
 					return fmt.Errorf("migrate: recreate %s: %w", key, err)
 				}
+				rerun[key] = true
 				continue
 			}
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
