@@ -5,6 +5,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -16,4 +17,13 @@ import (
 // transaction type and never expose the transaction.
 type TxInserter[TTx any] interface {
 	InsertTx(ctx context.Context, tx TTx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Insert inserts args as a job in the caller's transaction tx; what names
+// the job in the error.
+func Insert[TTx any](ctx context.Context, ins TxInserter[TTx], tx TTx, args river.JobArgs, what string) error {
+	if _, err := ins.InsertTx(ctx, tx, args, nil); err != nil {
+		return fmt.Errorf("enqueue %s: %w", what, err)
+	}
+	return nil
 }

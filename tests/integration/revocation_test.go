@@ -87,8 +87,8 @@ func TestRevocationFeed(t *testing.T) {
 // After the old service's deploy step drops the revocations table, migrate
 // re-creates it with the trigger in its filtered form, not the first one.
 // Negative controls: without migration 0011 the update trigger has no WHEN
-// condition; without rerunAfter the re-run leaves the unfiltered trigger
-// and a second delete trigger, and a deletion is recorded twice.
+// condition; without 0011 in recreatedTable the re-run leaves the
+// unfiltered trigger and a second delete trigger.
 func TestSessionRevocationTrigger(t *testing.T) {
 	ctx := context.Background()
 	pool := connectTo(t, freshDatabase(t))

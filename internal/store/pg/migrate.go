@@ -86,7 +86,7 @@ const cutoverMigration = "auth/0006_cutover_window.sql"
 
 // recreatedTable names the table of a migration that is run again when the
 // table is gone. The old service's deploy step (drizzle-kit push --force)
-// drops tables it does not know (docs/cutover.md); both migrations are
+// drops tables it does not know (docs/cutover.md); these migrations are
 // idempotent: the cut-over state is decided again from the formats the
 // database holds, and the audit chain (F19) starts afresh from its genesis,
 // its guards and the dropped foreign key put back.
@@ -99,18 +99,26 @@ func recreatedTable(key string) (string, bool) {
 	case "auth/0010_session_revocations.sql":
 		// Without its table the trigger would fail every logout.
 		return "auth.session_revocations", true
+	case "auth/0011_session_revocation_trigger_filter.sql":
+		// 0010 re-creates the trigger in its first form; this gives it its
+		// filter again.
+		return "auth.session_revocations", true
 	}
 	return "", false
 }
 
-// rerunAfter names the migration whose re-run a migration must follow:
-// 0010 re-creates the revocation trigger in its first form, 0011 gives it
-// its filter again.
-func rerunAfter(key string) (string, bool) {
-	if key == "auth/0011_session_revocation_trigger_filter.sql" {
-		return "auth/0010_session_revocations.sql", true
+// dropped lists the applied migrations whose table is gone, decided before
+// any of them runs again (a re-run re-creates the table that the next
+// migration of the same table looks for).
+func dropped(ctx context.Context, tx pgx.Tx, all []Migration, applied map[string]bool) map[string]bool {
+	gone := map[string]bool{}
+	for _, m := range all {
+		key := string(m.Component) + "/" + m.Name
+		if table, ok := recreatedTable(key); ok && applied[key] && tableMissing(ctx, tx, table) {
+			gone[key] = true
+		}
 	}
-	return "", false
+	return gone
 }
 
 // tableMissing reports whether table is gone (a failed check counts as
@@ -180,21 +188,16 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, components ...Component) (
 		if err := markPreexistingAuth(ctx, tx, components, applied); err != nil {
 			return err
 		}
-		rerun := map[string]bool{}
+		gone := dropped(ctx, tx, all, applied)
 		for _, m := range all {
 			key := string(m.Component) + "/" + m.Name
-			if applied[key] {
-				table, ok := recreatedTable(key)
-				after, follows := rerunAfter(key)
-				if !(ok && tableMissing(ctx, tx, table)) && !(follows && rerun[after]) {
-					continue
-				}
+			if applied[key] && !gone[key] {
+				continue
 			}
 			if applied[key] { // dropped since (the old deploy step): recreate it, not record it again
 				if _, err := tx.Exec(ctx, m.SQL); err != nil {
 					return fmt.Errorf("migrate: recreate %s: %w", key, err)
 				}
-				rerun[key] = true
 				continue
 			}
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {

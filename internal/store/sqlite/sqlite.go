@@ -478,24 +478,15 @@ func insertEvent(ctx context.Context, tx *sql.Tx, now time.Time, e audit.Event) 
 }
 
 func (t *txn) EnqueueMail(ctx context.Context, m auth.Mail) error {
-	if _, err := t.jobs.InsertTx(ctx, t.tx, outbox.Job(m), nil); err != nil {
-		return fmt.Errorf("enqueue mail: %w", err)
-	}
-	return nil
+	return jobs.Insert(ctx, t.jobs, t.tx, outbox.Job(m), "mail")
 }
 
 // EnqueueNotifyErasure records the erasure of a deleted user's notify rows.
 func (t *txn) EnqueueNotifyErasure(ctx context.Context, userID, email string) error {
-	if _, err := t.jobs.InsertTx(ctx, t.tx, outbox.EraseJob(userID, email), nil); err != nil {
-		return fmt.Errorf("enqueue notify erasure: %w", err)
-	}
-	return nil
+	return jobs.Insert(ctx, t.jobs, t.tx, outbox.EraseJob(userID, email), "notify erasure")
 }
 
 // EnqueueRequest records an account request for the worker, in tx.
 func (t *txn) EnqueueRequest(ctx context.Context, r auth.AccountRequest) error {
-	if _, err := t.jobs.InsertTx(ctx, t.tx, outbox.RequestJob(r), nil); err != nil {
-		return fmt.Errorf("enqueue account request: %w", err)
-	}
-	return nil
+	return jobs.Insert(ctx, t.jobs, t.tx, outbox.RequestJob(r), "account request")
 }
