@@ -18,6 +18,7 @@ targets=(
   "./internal/notify FuzzRender"
   "./internal/vault FuzzUnwrap"
   "./internal/argon2id FuzzKey"
+  "./internal/scrypt FuzzKey"
 )
 t0=$SECONDS
 for entry in "${targets[@]}"; do

@@ -141,8 +141,9 @@ func buildBoth(ctx context.Context, log *slog.Logger, cfg config.Serve, be backe
 }
 
 // defaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT
-// is not set. The hashing slots hold their argon2id memory for good (19 MiB
-// each); under a flood of logins the waiting requests' connections and
+// is not set. The hashing slots hold their working memory for good (19 MiB
+// each for argon2id, 32 MiB once a slot has verified a Better Auth scrypt
+// hash); under a flood of logins the waiting requests' connections and
 // buffers come on top, and by default the collector lets the heap double
 // before it runs: 1,000 concurrent logins peaked at 150 MiB resident
 // without the limit, 114 MiB with it. A soft limit: the collector works

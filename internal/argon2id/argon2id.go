@@ -2,12 +2,9 @@
 // memory that the caller keeps and reuses.
 //
 // golang.org/x/crypto/argon2 allocates the whole memory cost (19 MiB for
-// OWASP's parameters) on every call and needs it zeroed, so a server that
-// hashes many passwords under a memory limit spends a large share of each
-// hash zeroing pages and faulting them back in after the runtime returned
-// them to the system (the upstream request for a buffer API is
-// golang/go#36634). Here a Memory is allocated once per hashing slot and
-// reused; the first pass overwrites every block before it is read, so the
+// OWASP's parameters) on every call (the upstream request for a buffer API
+// is golang/go#36634); here the memory is a hashmem.Arena that the caller
+// keeps. The first pass overwrites every block before it is read, so the
 // memory is never cleared. Keys are equal to x/crypto's IDKey for the same
 // inputs; TestMatchesXCrypto and FuzzKey check it.
 package argon2id
@@ -18,6 +15,8 @@ import (
 	"math/bits"
 
 	"golang.org/x/crypto/blake2b"
+
+	"github.com/mana/mana/internal/hashmem"
 )
 
 // Version is the Argon2 version computed here (0x13 = 19), the "v=" of a
@@ -33,27 +32,22 @@ const (
 
 type block [blockWords]uint64
 
+// blocks is a hash's memory: consecutive blocks in the arena's words.
+type blocks []uint64
+
+func (b blocks) at(i uint32) *block {
+	start := int(i) * blockWords
+	return (*block)(b[start : start+blockWords])
+}
+
 // ErrParams reports cost parameters no Argon2id hash can have: zero passes,
 // zero lanes or an empty key.
 var ErrParams = errors.New("argon2id: time, threads and key length must be at least 1")
 
-// Memory is the working memory of one hash at a time: not safe for
-// concurrent use. It keeps memory for costs up to its cap (NewMemory) and
-// allocates beyond the cap for that one call; the zero value keeps nothing.
-type Memory struct {
-	blocks  []block
-	keepKiB uint32
-}
-
-// NewMemory returns working memory that is kept between calls for memory
-// costs up to keepKiB (the configured cost; larger stored costs still work,
-// in memory of their own that is not kept).
-func NewMemory(keepKiB uint32) *Memory { return &Memory{keepKiB: keepKiB} }
-
 // Key derives keyLen bytes from password and salt with Argon2id: time
 // passes over memoryKiB KiB in threads lanes (computed one after the other:
-// the result does not depend on how lanes are scheduled).
-func (m *Memory) Key(password, salt []byte, time, memoryKiB uint32, threads uint8, keyLen uint32) ([]byte, error) {
+// the result does not depend on how lanes are scheduled), in mem.
+func Key(mem *hashmem.Arena, password, salt []byte, time, memoryKiB uint32, threads uint8, keyLen uint32) ([]byte, error) {
 	if time < 1 || threads < 1 || keyLen < 1 {
 		return nil, ErrParams
 	}
@@ -73,7 +67,7 @@ func (m *Memory) Key(password, salt []byte, time, memoryKiB uint32, threads uint
 		lanes:   lanes,
 		time:    time,
 	}
-	b := m.take(total)
+	b := blocks(mem.Words(int(total) * blockWords))
 
 	var seed [72]byte
 	copy(seed[:], h0[:])
@@ -83,7 +77,7 @@ func (m *Memory) Key(password, salt []byte, time, memoryKiB uint32, threads uint
 		for i := range uint32(2) {
 			binary.LittleEndian.PutUint32(seed[64:], i)
 			hashLong(raw[:], seed[:])
-			b[lane*g.laneLen+i].load(&raw)
+			b.at(lane*g.laneLen + i).load(&raw)
 		}
 	}
 
@@ -95,9 +89,9 @@ func (m *Memory) Key(password, salt []byte, time, memoryKiB uint32, threads uint
 		}
 	}
 
-	final := b[g.laneLen-1]
+	final := *b.at(g.laneLen - 1)
 	for lane := uint32(1); lane < lanes; lane++ {
-		last := &b[lane*g.laneLen+g.laneLen-1]
+		last := b.at(lane*g.laneLen + g.laneLen - 1)
 		for i := range final {
 			final[i] ^= last[i]
 		}
@@ -108,25 +102,13 @@ func (m *Memory) Key(password, salt []byte, time, memoryKiB uint32, threads uint
 	return key, nil
 }
 
-// take returns n blocks of working memory with unspecified contents.
-func (m *Memory) take(n uint32) []block {
-	if uint32(len(m.blocks)) >= n {
-		return m.blocks[:n]
-	}
-	b := make([]block, n)
-	if n <= m.keepKiB {
-		m.blocks = b
-	}
-	return b
-}
-
 // geometry is one hash's memory layout and pass count.
 type geometry struct {
 	total, laneLen, segLen, lanes, time uint32
 }
 
 // fillSegment computes one lane's blocks of one slice of one pass.
-func (g geometry) fillSegment(b []block, pass, slice, lane uint32) {
+func (g geometry) fillSegment(b blocks, pass, slice, lane uint32) {
 	// Argon2id addresses data-independently in the first half of the first
 	// pass (like Argon2i), data-dependently after (like Argon2d).
 	independent := pass == 0 && slice < syncPoints/2
@@ -155,10 +137,10 @@ func (g geometry) fillSegment(b []block, pass, slice, lane uint32) {
 			}
 			pseudoRand = addresses[index%blockWords]
 		} else {
-			pseudoRand = b[prev][0]
+			pseudoRand = b[prev*blockWords]
 		}
 		ref := g.reference(pseudoRand, pass, slice, lane, index)
-		compress(&b[offset], &b[prev], &b[ref], pass > 0)
+		compress(b.at(offset), b.at(prev), b.at(ref), pass > 0)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/mana/mana/internal/hashmem"
 )
 
 // TestMatchesXCrypto compares keys with golang.org/x/crypto/argon2.IDKey,
@@ -22,11 +24,11 @@ func TestMatchesXCrypto(t *testing.T) {
 		{1, 8, 1, 32}, {1, 16, 1, 4}, {3, 32, 4, 16}, {2, 64, 2, 64}, {2, 65, 1, 65},
 		{1, 100, 3, 1}, {4, 129, 1, 200}, {2, 300, 2, 97}, {1, 7, 4, 32}, {2, 1024, 1, 32},
 	}
-	m := NewMemory(1024)
+	m := hashmem.New(1024 * 1024)
 	for _, c := range cases {
 		pw, salt := random(t, 12), random(t, 16)
 		want := argon2.IDKey(pw, salt, c.time, c.memory, c.threads, c.keyLen)
-		got, err := m.Key(pw, salt, c.time, c.memory, c.threads, c.keyLen)
+		got, err := Key(m, pw, salt, c.time, c.memory, c.threads, c.keyLen)
 		if err != nil {
 			t.Fatalf("%+v: %v", c, err)
 		}
@@ -42,7 +44,7 @@ func TestOWASPCostMatchesXCrypto(t *testing.T) {
 		t.Skip("19 MiB hash")
 	}
 	pw, salt := []byte("correct horse battery staple"), random(t, 16)
-	got, err := NewMemory(19*1024).Key(pw, salt, 2, 19*1024, 1, 32)
+	got, err := Key(hashmem.New(19<<20), pw, salt, 2, 19*1024, 1, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,21 +56,20 @@ func TestOWASPCostMatchesXCrypto(t *testing.T) {
 // TestReusedMemoryIsNeverRead fills the kept memory with garbage before
 // each hash: the result must not change. Negative control: XOR the first
 // pass into the old contents (compress(..., pass > 0) → true) and this
-// fails while TestMatchesXCrypto on fresh memory would still pass.
+// fails (a fresh arena for every hash would never notice).
 func TestReusedMemoryIsNeverRead(t *testing.T) {
-	m := NewMemory(256)
+	m := hashmem.New(256 * 1024)
 	pw, salt := []byte("pw"), random(t, 16)
 	want := argon2.IDKey(pw, salt, 2, 256, 2, 32)
 	for range 3 {
-		if _, err := m.Key(random(t, 8), random(t, 16), 1, 256, 1, 32); err != nil {
+		if _, err := Key(m, random(t, 8), random(t, 16), 1, 256, 1, 32); err != nil {
 			t.Fatal(err)
 		}
-		for i := range m.blocks {
-			for j := range m.blocks[i] {
-				m.blocks[i][j] = ^uint64(i*j) * 0x9e3779b97f4a7c15
-			}
+		kept := m.Words(256 * blockWords)
+		for i := range kept {
+			kept[i] = ^uint64(i*i) * 0x9e3779b97f4a7c15
 		}
-		got, err := m.Key(pw, salt, 2, 256, 2, 32)
+		got, err := Key(m, pw, salt, 2, 256, 2, 32)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,25 +79,21 @@ func TestReusedMemoryIsNeverRead(t *testing.T) {
 	}
 }
 
-// TestKeepsMemoryUpToTheCap: the configured cost is kept, a larger stored
-// cost gets memory of its own.
-func TestKeepsMemoryUpToTheCap(t *testing.T) {
-	m := NewMemory(64)
-	if _, err := m.Key([]byte("a"), []byte("saltsalt"), 1, 64, 1, 32); err != nil {
+// TestHashesInTheArena: a hash at the arena's cap leaves that memory kept
+// for the next one (a Key that allocated its own would leave it empty).
+func TestHashesInTheArena(t *testing.T) {
+	m := hashmem.New(64 * 1024)
+	if _, err := Key(m, []byte("a"), []byte("saltsalt"), 1, 64, 1, 32); err != nil {
 		t.Fatal(err)
 	}
-	kept := &m.blocks[0]
-	if _, err := m.Key([]byte("a"), []byte("saltsalt"), 1, 128, 1, 32); err != nil {
-		t.Fatal(err)
-	}
-	if len(m.blocks) != 64 || &m.blocks[0] != kept {
-		t.Fatalf("kept %d blocks (want the 64 of the cap, the same memory)", len(m.blocks))
+	if m.KeptBytes() != 64*1024 {
+		t.Fatalf("the arena keeps %d bytes after a 64 KiB hash, want 65536", m.KeptBytes())
 	}
 }
 
 func TestRejectsImpossibleParameters(t *testing.T) {
 	for _, c := range [][3]uint32{{0, 1, 32}, {1, 0, 32}, {1, 1, 0}} {
-		if _, err := new(Memory).Key([]byte("a"), []byte("saltsalt"), c[0], 8, uint8(c[1]), c[2]); !errors.Is(err, ErrParams) {
+		if _, err := Key(new(hashmem.Arena), []byte("a"), []byte("saltsalt"), c[0], 8, uint8(c[1]), c[2]); !errors.Is(err, ErrParams) {
 			t.Errorf("t=%d p=%d len=%d: err = %v, want ErrParams", c[0], c[1], c[2], err)
 		}
 	}
@@ -107,10 +104,10 @@ func FuzzKey(f *testing.F) {
 	f.Add([]byte("password"), []byte("somesalt"), uint8(2), uint16(32), uint8(1), uint8(32))
 	f.Add([]byte(""), []byte(""), uint8(1), uint16(8), uint8(4), uint8(1))
 	f.Add([]byte("\x00\xff"), []byte("s"), uint8(3), uint16(100), uint8(3), uint8(255))
-	m := NewMemory(512)
+	m := hashmem.New(512 * 1024)
 	f.Fuzz(func(t *testing.T, pw, salt []byte, time uint8, memory uint16, threads, keyLen uint8) {
 		tm, mem, p, kl := uint32(time%4)+1, uint32(memory%512), threads%8+1, uint32(keyLen)+1
-		got, err := m.Key(pw, salt, tm, mem, p, kl)
+		got, err := Key(m, pw, salt, tm, mem, p, kl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,10 +118,10 @@ func FuzzKey(f *testing.F) {
 }
 
 func BenchmarkOWASP(b *testing.B) {
-	m := NewMemory(19 * 1024)
+	m := hashmem.New(19 << 20)
 	pw, salt := []byte("pw"), []byte("saltsaltsaltsalt")
 	for b.Loop() {
-		if _, err := m.Key(pw, salt, 2, 19*1024, 1, 32); err != nil {
+		if _, err := Key(m, pw, salt, 2, 19*1024, 1, 32); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -19,10 +19,11 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/scrypt"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/mana/mana/internal/argon2id"
+	"github.com/mana/mana/internal/hashmem"
+	"github.com/mana/mana/internal/scrypt"
 	"github.com/mana/mana/internal/timing"
 )
 
@@ -41,18 +42,26 @@ const (
 	keyLen  = 32
 )
 
+// Better Auth's scrypt cost (seed contract §3.4): N=16384, r=16, p=1, a
+// 64-byte key; 32 MiB of working memory.
+const (
+	scryptN, scryptR, scryptP, scryptKeyLen = 16384, 16, 1, 64
+)
+
 // ErrMalformedHash means a stored hash is in no format we know: an
 // operator-visible data problem, never a wrong password.
 var ErrMalformedHash = errors.New("password: malformed stored hash")
 
 // Hasher hashes and verifies passwords while capping how many run at once:
-// each argon2id call takes 19 MiB, so a flood of logins queues here instead
-// of exhausting memory (DESIGN.md §6). Each slot owns its argon2id working
-// memory, allocated on first use and reused by every later hash, so the
-// hashes neither allocate nor leave garbage for the collector.
+// each argon2id call takes 19 MiB and each scrypt call 32 MiB, so a flood of
+// logins queues here instead of exhausting memory (DESIGN.md §6). Each slot
+// owns one working memory for both algorithms, grown on first use to what
+// the slot has run (at most the larger cost, not the sum) and reused by
+// every later hash, so the hashes neither allocate nor leave garbage for
+// the collector.
 type Hasher struct {
 	params Params
-	slots  chan *argon2id.Memory
+	slots  chan *hashmem.Arena
 	// dummy and dummyScrypt are hashes of a random password, verified for
 	// unknown users so that they cost the same time as known ones (in the
 	// rollback window most hashes are scrypt).
@@ -72,16 +81,19 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.GOMAXPROCS(0)
 	}
-	h := &Hasher{params: p, slots: make(chan *argon2id.Memory, maxConcurrent)}
+	h := &Hasher{params: p, slots: make(chan *hashmem.Arena, maxConcurrent)}
+	keep := max(int(p.MemoryKiB)*1024, scrypt.MemoryBytes(scryptN, scryptR))
 	for range maxConcurrent {
-		h.slots <- argon2id.NewMemory(p.MemoryKiB)
+		h.slots <- hashmem.New(keep)
 	}
 	var pw [24]byte
 	_, _ = rand.Read(pw[:])
 	mem := <-h.slots
 	h.dummy = h.hashNow(mem, hex.EncodeToString(pw[:]))
 	h.slots <- mem
-	h.dummyScrypt = scryptHash(hex.EncodeToString(pw[:]))
+	// In memory that is not kept: most servers never verify scrypt, and
+	// their slots should not grow to its cost for this one hash.
+	h.dummyScrypt = scryptHash(new(hashmem.Arena), hex.EncodeToString(pw[:]))
 	h.calibrate = h.measureWrapped
 	return h
 }
@@ -127,7 +139,7 @@ func (h *Hasher) measureWrapped() time.Duration {
 }
 
 // acquire waits for a hashing slot and returns its working memory.
-func (h *Hasher) acquire(ctx context.Context) (*argon2id.Memory, error) {
+func (h *Hasher) acquire(ctx context.Context) (*hashmem.Arena, error) {
 	select {
 	case mem := <-h.slots:
 		return mem, nil
@@ -136,7 +148,7 @@ func (h *Hasher) acquire(ctx context.Context) (*argon2id.Memory, error) {
 	}
 }
 
-func (h *Hasher) release(mem *argon2id.Memory) { h.slots <- mem }
+func (h *Hasher) release(mem *hashmem.Arena) { h.slots <- mem }
 
 // Normalize applies NFKC before hashing, as the stored hashes were made, so
 // that the same password typed on different keyboards matches.
@@ -152,7 +164,7 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	return h.hashNow(mem, pw), nil
 }
 
-func (h *Hasher) hashNow(mem *argon2id.Memory, pw string) string {
+func (h *Hasher) hashNow(mem *hashmem.Arena, pw string) string {
 	salt := make([]byte, saltLen)
 	_, _ = rand.Read(salt)
 	key := h.key(mem, []byte(Normalize(pw)), salt)
@@ -163,8 +175,8 @@ func (h *Hasher) hashNow(mem *argon2id.Memory, pw string) string {
 
 // key is argon2id with the configured parameters, which are valid (a
 // Hasher is only built with them), in the slot's memory.
-func (h *Hasher) key(mem *argon2id.Memory, secret, salt []byte) []byte {
-	key, err := mem.Key(secret, salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, keyLen)
+func (h *Hasher) key(mem *hashmem.Arena, secret, salt []byte) []byte {
+	key, err := argon2id.Key(mem, secret, salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, keyLen)
 	if err != nil {
 		panic(fmt.Sprintf("password: argon2id with the configured parameters %+v: %v", h.params, err))
 	}
@@ -179,7 +191,7 @@ func (h *Hasher) HashLegacy(ctx context.Context, pw string) (string, error) {
 		return "", err
 	}
 	defer h.release(mem)
-	return scryptHash(pw), nil
+	return scryptHash(mem, pw), nil
 }
 
 // HashFor hashes for the database's state: Better Auth scrypt in the
@@ -225,7 +237,7 @@ func (h *Hasher) verify(ctx context.Context, pw, stored string, window bool) (ok
 	defer h.release(mem)
 	switch {
 	case stored == "" && window:
-		_, _ = verifyBetterAuthScrypt(pw, h.dummyScrypt) // equal cost; the answer is no regardless
+		_, _ = verifyBetterAuthScrypt(mem, pw, h.dummyScrypt) // equal cost; the answer is no regardless
 		return false, false, nil
 	case stored == "":
 		_, _ = verifyArgon2(mem, pw, h.dummy)
@@ -237,7 +249,7 @@ func (h *Hasher) verify(ctx context.Context, pw, stored string, window bool) (ok
 		ok, err := verifyWrapped(mem, pw, stored)
 		return ok, false, err
 	}
-	ok, err = verifyBetterAuthScrypt(pw, stored)
+	ok, err = verifyBetterAuthScrypt(mem, pw, stored)
 	return ok, false, err
 }
 
@@ -286,17 +298,14 @@ func (h *Hasher) Wrap(ctx context.Context, stored string) (string, error) {
 
 // verifyWrapped checks a wrapped hash: scrypt as Better Auth, then
 // argon2id over its output.
-func verifyWrapped(mem *argon2id.Memory, pw, stored string) (bool, error) {
+func verifyWrapped(mem *hashmem.Arena, pw, stored string) (bool, error) {
 	rest := strings.TrimPrefix(stored, wrappedPrefix)
 	i := strings.LastIndexByte(rest, '$')
 	if i < 0 || len(rest)-i-1 != 32 {
 		return false, ErrMalformedHash
 	}
 	scryptSalt := rest[i+1:]
-	key, err := scrypt.Key([]byte(Normalize(pw)), []byte(scryptSalt), 16384, 16, 1, 64)
-	if err != nil {
-		return false, fmt.Errorf("password: scrypt: %w", err)
-	}
+	key := betterAuthScrypt(mem, pw, scryptSalt)
 	// The argon2id part has the PHC shape with the scrypt output as password.
 	return verifyArgon2Bytes(mem, key, "$argon2id$"+rest[:i])
 }
@@ -304,22 +313,28 @@ func verifyWrapped(mem *argon2id.Memory, pw, stored string) (bool, error) {
 // scryptHash is Better Auth's format: 16 random bytes as 32 hex characters,
 // whose ASCII is the scrypt salt; scrypt N=16384 r=16 p=1 dkLen=64 over the
 // NFKC password; stored "salthex:keyhex".
-func scryptHash(pw string) string {
+func scryptHash(mem *hashmem.Arena, pw string) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	salt := hex.EncodeToString(b[:])
-	key, err := scrypt.Key([]byte(Normalize(pw)), []byte(salt), 16384, 16, 1, 64)
+	return salt + ":" + hex.EncodeToString(betterAuthScrypt(mem, pw, salt))
+}
+
+// betterAuthScrypt is scrypt at Better Auth's cost over the NFKC password,
+// with the ASCII of the hex salt as the salt.
+func betterAuthScrypt(mem *hashmem.Arena, pw, salt string) []byte {
+	key, err := scrypt.Key(mem, []byte(Normalize(pw)), []byte(salt), scryptN, scryptR, scryptP, scryptKeyLen)
 	if err != nil {
 		panic(fmt.Sprintf("password: scrypt with fixed valid parameters: %v", err)) // cannot happen
 	}
-	return salt + ":" + hex.EncodeToString(key)
+	return key
 }
 
-func verifyArgon2(mem *argon2id.Memory, pw, stored string) (bool, error) {
+func verifyArgon2(mem *hashmem.Arena, pw, stored string) (bool, error) {
 	return verifyArgon2Bytes(mem, []byte(Normalize(pw)), stored)
 }
 
-func verifyArgon2Bytes(mem *argon2id.Memory, secret []byte, stored string) (bool, error) {
+func verifyArgon2Bytes(mem *hashmem.Arena, secret []byte, stored string) (bool, error) {
 	parts := strings.Split(stored, "$")
 	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
 	if len(parts) != 6 {
@@ -341,7 +356,7 @@ func verifyArgon2Bytes(mem *argon2id.Memory, secret []byte, stored string) (bool
 	if err != nil || len(want) == 0 {
 		return false, ErrMalformedHash
 	}
-	got, err := mem.Key(secret, salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	got, err := argon2id.Key(mem, secret, salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
 	if err != nil {
 		return false, fmt.Errorf("%w: %w", ErrMalformedHash, err)
 	}
@@ -351,7 +366,7 @@ func verifyArgon2Bytes(mem *argon2id.Memory, secret []byte, stored string) (bool
 // verifyBetterAuthScrypt checks Better Auth's format (seed contract §3.4):
 // scrypt N=16384 r=16 p=1 dkLen=64 over the NFKC password, with the ASCII of
 // the 32-char hex salt as the salt, stored "salthex:keyhex".
-func verifyBetterAuthScrypt(pw, stored string) (bool, error) {
+func verifyBetterAuthScrypt(mem *hashmem.Arena, pw, stored string) (bool, error) {
 	salt, keyHex, ok := strings.Cut(stored, ":")
 	if !ok || len(salt) != 32 || len(keyHex) != 128 {
 		return false, ErrMalformedHash
@@ -360,9 +375,6 @@ func verifyBetterAuthScrypt(pw, stored string) (bool, error) {
 	if err != nil {
 		return false, ErrMalformedHash
 	}
-	got, err := scrypt.Key([]byte(Normalize(pw)), []byte(salt), 16384, 16, 1, 64)
-	if err != nil {
-		return false, fmt.Errorf("password: scrypt: %w", err)
-	}
+	got := betterAuthScrypt(mem, pw, salt)
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/scrypt"
+	xscrypt "golang.org/x/crypto/scrypt"
 
-	"github.com/mana/mana/internal/argon2id"
+	"github.com/mana/mana/internal/hashmem"
+	"github.com/mana/mana/internal/scrypt"
 )
 
 // fast keeps unit tests quick; production uses OWASP (see TestOWASPParams).
@@ -59,7 +60,7 @@ func TestBetterAuthScryptHashesVerify(t *testing.T) {
 	// Build a hash the way Better Auth stores it (seed contract §3.4): the
 	// ASCII of the hex salt is the scrypt salt.
 	salt := "0123456789abcdef0123456789abcdef"
-	key, err := scrypt.Key([]byte("TestPassword123!"), []byte(salt), 16384, 16, 1, 64)
+	key, err := xscrypt.Key([]byte("TestPassword123!"), []byte(salt), 16384, 16, 1, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +90,11 @@ func TestLegacyFormat(t *testing.T) {
 	if err != nil || !IsLegacy(stored) {
 		t.Fatalf("window hash %q, %v: want Better Auth's scrypt format", stored, err)
 	}
-	if ok, err := verifyBetterAuthScrypt("Window-Passw0rd", stored); err != nil || !ok {
-		t.Fatalf("window hash does not verify as the old service's: %v %v", ok, err)
+	// Checked with x/crypto's scrypt, independent of the one the Hasher runs.
+	salt, key, _ := strings.Cut(stored, ":")
+	want, err := xscrypt.Key([]byte(Normalize("Window-Passw0rd")), []byte(salt), 16384, 16, 1, 64)
+	if err != nil || hex.EncodeToString(want) != key {
+		t.Fatalf("window hash is not the old service's scrypt: %v", err)
 	}
 	wrapped, err := h.Wrap(ctx, stored)
 	if err != nil || !strings.HasPrefix(wrapped, "$scrypt-argon2id$") || strings.Contains(wrapped, stored[33:]) {
@@ -185,7 +189,7 @@ func TestPaddingToLegacyCost(t *testing.T) {
 	}
 	// Real legacy verifications move the floor toward their median.
 	// Negative control: Verify not observing legacy rows leaves it at 150ms.
-	legacy := scryptHash("legacy")
+	legacy := scryptHash(new(hashmem.Arena), "legacy")
 	for range 20 {
 		if _, err := h.Verify(ctx, "wrong", legacy, false); err != nil {
 			t.Fatal(err)
@@ -225,7 +229,7 @@ func TestMeasuredLegacyCost(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the dummy does not wrap: %v", err)
 	}
-	if _, err := verifyWrapped(new(argon2id.Memory), "x", wrapped); err != nil {
+	if _, err := verifyWrapped(new(hashmem.Arena), "x", wrapped); err != nil {
 		t.Fatalf("the wrapped dummy does not verify: %v", err)
 	}
 	if d := h.measureWrapped(); d <= 0 {
@@ -245,5 +249,28 @@ func TestZeroCostStoredHashIsMalformed(t *testing.T) {
 		if _, err := h.Verify(context.Background(), "pw", stored, false); !errors.Is(err, ErrMalformedHash) {
 			t.Errorf("%s: err = %v, want ErrMalformedHash", stored, err)
 		}
+	}
+}
+
+// TestSlotKeepsTheLargerCost: a slot that has run scrypt and argon2id keeps
+// one working memory of scrypt's size for both, so a login flood on legacy
+// rows allocates nothing. Negative control: keeping only the argon2id cost
+// (NewHasher's keep) leaves the slot at 64 KiB and fails.
+func TestSlotKeepsTheLargerCost(t *testing.T) {
+	ctx := context.Background()
+	h := NewHasher(fast, 1)
+	legacy, err := h.HashLegacy(ctx, "Legacy-Passw0rd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stored := range []string{h.dummy, legacy, h.dummy} {
+		if _, err := h.Verify(ctx, "Legacy-Passw0rd", stored, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mem := <-h.slots
+	defer func() { h.slots <- mem }()
+	if got, want := mem.KeptBytes(), scrypt.MemoryBytes(scryptN, scryptR); got != want {
+		t.Fatalf("the slot keeps %d bytes, want scrypt's %d", got, want)
 	}
 }
