@@ -35,6 +35,8 @@ const authCORSHeaders = "Content-Type, Authorization, X-Service-Key, X-App-Id"
 type authPart struct {
 	api     *authapi.API
 	service *auth.Service
+	// hasher's slots report the memory they keep (the memory limit).
+	hasher *password.Hasher
 	// ring seals the outbox's mail bodies; the outbox worker opens them.
 	ring    *kek.Ring
 	limiter ratelimit.Limiter
@@ -86,8 +88,9 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 		return authPart{}, fmt.Errorf("MANA_PASSWORD_MIN_LENGTH: %w", err)
 	}
 	revocations, stopFeed := startRevocationFeed(ctx, log, st, cfg.RevocationMaxLag)
+	hasher := password.NewHasher(password.OWASP, cfg.MaxConcurrentHashes)
 	svc := auth.NewService(auth.Config{
-		Store: st.store, Hasher: password.NewHasher(password.OWASP, cfg.MaxConcurrentHashes), Tokens: tokens,
+		Store: st.store, Hasher: hasher, Tokens: tokens,
 		BaseURL: cfg.BaseURL, Callbacks: auth.NewCallbackPolicy(append([]string{cfg.BaseURL}, cfg.CORSOrigins...)...),
 		Lockout: auth.DefaultLockout, Policy: pwPolicy, MaxDailySignups: cfg.MaxDailySignups, LegacySecret: secret,
 		MailSealer: ring, Revocations: revocations, Log: log,
@@ -106,7 +109,7 @@ func newAuthPart(ctx context.Context, log *slog.Logger, cfg config.Auth, st auth
 		Production: cfg.Production, ReauthMaxAge: cfg.ReauthMaxAge, TrustedOrigins: append(append([]string{}, cfg.CORSOrigins...), cfg.TrustedOrigins...),
 		Registry: reg, OmitHealth: omitHealth})
 	stopSealer := startSealer(ctx, log, st.store, cfg.AuditSealInterval)
-	return authPart{api: api, service: svc, ring: ring, limiter: limiter, rules: rules,
+	return authPart{api: api, service: svc, hasher: hasher, ring: ring, limiter: limiter, rules: rules,
 		close: func() { stopSealer(); stopFeed(); closeLimiter() }}, nil
 }
 

@@ -54,7 +54,7 @@ const (
 func ServeAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr func(string)) (err error) {
 	started := time.Now()
 	log = log.With("service", "mana")
-	applyMemoryLimit(log, look)
+	limit := memoryLimit(log, look)
 	cfg, err := config.LoadServe(look)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -92,6 +92,7 @@ func ServeAll(ctx context.Context, log *slog.Logger, look config.Lookup, stderr 
 		return err
 	}
 	defer a.close()
+	followHashing(a, limit)
 	if err := allWorkers(workers, log, a, n); err != nil {
 		return err
 	}
@@ -140,23 +141,41 @@ func buildBoth(ctx context.Context, log *slog.Logger, cfg config.Serve, be backe
 	return a, n, nil
 }
 
-// defaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT
-// is not set. The hashing slots hold their working memory for good (19 MiB
-// each for argon2id, 32 MiB once a slot has verified a Better Auth scrypt
-// hash); under a flood of logins the waiting requests' connections and
-// buffers come on top, and by default the collector lets the heap double
-// before it runs: 1,000 concurrent logins peaked at 150 MiB resident
-// without the limit, 114 MiB with it. A soft limit: the collector works
-// harder near it, it never kills the process.
-const defaultMemoryLimit = 96 << 20
+// memoryBeyondHashing is the Go runtime's soft memory limit when GOMEMLIMIT
+// is not set, beyond the working memory the hashing slots keep for good
+// (19 MiB each for argon2id, 32 MiB once a slot has verified a Better Auth
+// scrypt hash; password.Hasher reports it). Under a flood of logins the
+// waiting requests' connections and buffers come on top, and by default the
+// collector lets the heap double before it runs: 1,000 concurrent logins
+// peaked at 150 MiB resident without a limit, 114 MiB with 58 MiB + two
+// argon2id slots. A fixed limit below the slots' memory plus the flood's
+// would keep the collector running without end (the rollback window's
+// scrypt slots did: a login's CPU tripled), hence the limit follows the
+// slots. A soft limit: the collector works harder near it, it never kills
+// the process.
+const memoryBeyondHashing = 58 << 20
 
-// applyMemoryLimit sets defaultMemoryLimit unless GOMEMLIMIT is set.
-func applyMemoryLimit(log *slog.Logger, look config.Lookup) {
+// memoryLimit sets the soft memory limit to memoryBeyondHashing unless
+// GOMEMLIMIT is set, and returns the function that raises it by the
+// hashing slots' memory as it grows (nil when GOMEMLIMIT rules).
+func memoryLimit(log *slog.Logger, look config.Lookup) func(hashingBytes int) {
 	if config.MemoryLimitSet(look) {
-		return
+		return nil
 	}
-	debug.SetMemoryLimit(defaultMemoryLimit)
-	log.Info("Go memory limit", "bytes", defaultMemoryLimit, "from", "default (GOMEMLIMIT unset)")
+	set := func(hashingBytes int) {
+		limit := int64(memoryBeyondHashing) + int64(hashingBytes)
+		debug.SetMemoryLimit(limit)
+		log.Info("Go memory limit", "bytes", limit, "hashing_bytes", hashingBytes, "from", "default (GOMEMLIMIT unset)")
+	}
+	set(0)
+	return set
+}
+
+// followHashing lets the memory limit follow the hashing slots' memory.
+func followHashing(a authPart, limit func(int)) {
+	if limit != nil {
+		a.hasher.OnMemoryGrowth(limit)
+	}
 }
 
 // allQueues are the queues of `mana serve`'s one job client: notify's and auth's.
@@ -216,7 +235,7 @@ func allRoutes(log *slog.Logger, cfg config.Serve, a authPart, n notifyPart, cap
 // cancelled; mail goes to mana-notify over HTTP.
 func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err error) {
 	log = log.With("service", "mana-auth")
-	applyMemoryLimit(log, look)
+	limit := memoryLimit(log, look)
 	cfg, err := config.LoadAuth(look)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -248,6 +267,7 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 		return err
 	}
 	defer a.close()
+	followHashing(a, limit)
 	mailWorker.Opener = a.ring
 	requestWorker.Handler = a.service
 	mux := http.NewServeMux()
@@ -274,7 +294,7 @@ func ServeAuth(ctx context.Context, log *slog.Logger, look config.Lookup) (err e
 func ServeNotify(ctx context.Context, log *slog.Logger, look config.Lookup) (err error) {
 	started := time.Now()
 	log = log.With("service", "mana-notify")
-	applyMemoryLimit(log, look)
+	memoryLimit(log, look) // no hashing slots
 	cfg, err := config.LoadNotify(look)
 	if err != nil {
 		return fmt.Errorf("mana-notify configuration: %w", err)

@@ -61,7 +61,12 @@ var ErrMalformedHash = errors.New("password: malformed stored hash")
 // the collector.
 type Hasher struct {
 	params Params
-	slots  chan *hashmem.Arena
+	slots  chan *slot
+	// memory is the working memory the slots keep in all; onGrowth hears
+	// of it (OnMemoryGrowth).
+	memoryMu sync.Mutex
+	memory   int
+	onGrowth func(keptBytes int)
 	// dummy and dummyScrypt are hashes of a random password, verified for
 	// unknown users so that they cost the same time as known ones (in the
 	// rollback window most hashes are scrypt).
@@ -81,16 +86,16 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.GOMAXPROCS(0)
 	}
-	h := &Hasher{params: p, slots: make(chan *hashmem.Arena, maxConcurrent)}
+	h := &Hasher{params: p, slots: make(chan *slot, maxConcurrent)}
 	keep := max(int(p.MemoryKiB)*1024, scrypt.MemoryBytes(scryptN, scryptR))
 	for range maxConcurrent {
-		h.slots <- hashmem.New(keep)
+		h.slots <- &slot{mem: hashmem.New(keep)}
 	}
 	var pw [24]byte
 	_, _ = rand.Read(pw[:])
-	mem := <-h.slots
-	h.dummy = h.hashNow(mem, hex.EncodeToString(pw[:]))
-	h.slots <- mem
+	s := <-h.slots
+	h.dummy = h.hashNow(s.mem, hex.EncodeToString(pw[:]))
+	h.release(s)
 	// In memory that is not kept: most servers never verify scrypt, and
 	// their slots should not grow to its cost for this one hash.
 	h.dummyScrypt = scryptHash(new(hashmem.Arena), hex.EncodeToString(pw[:]))
@@ -123,32 +128,62 @@ func (h *Hasher) measureWrapped() time.Duration {
 	if err != nil {
 		return 0 // the dummy is well-formed; unreachable
 	}
-	mem, err := h.acquire(ctx)
+	s, err := h.acquire(ctx)
 	if err != nil {
 		return 0 // a background context is never done; unreachable
 	}
-	defer h.release(mem)
+	defer h.release(s)
 	var d [3]time.Duration
 	for i := range d {
 		start := time.Now()
-		_, _ = verifyWrapped(mem, "not the password", wrapped)
+		_, _ = verifyWrapped(s.mem, "not the password", wrapped)
 		d[i] = time.Since(start)
 	}
 	slices.Sort(d[:])
 	return d[1]
 }
 
-// acquire waits for a hashing slot and returns its working memory.
-func (h *Hasher) acquire(ctx context.Context) (*hashmem.Arena, error) {
+// slot is one hash at a time's working memory, and how much of it the
+// Hasher has counted.
+type slot struct {
+	mem     *hashmem.Arena
+	counted int
+}
+
+// acquire waits for a hashing slot.
+func (h *Hasher) acquire(ctx context.Context) (*slot, error) {
 	select {
-	case mem := <-h.slots:
-		return mem, nil
+	case s := <-h.slots:
+		return s, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("password: waiting for a hashing slot: %w", ctx.Err())
 	}
 }
 
-func (h *Hasher) release(mem *hashmem.Arena) { h.slots <- mem }
+// release returns the slot, counting the memory it has grown by.
+func (h *Hasher) release(s *slot) {
+	if kept := s.mem.KeptBytes(); kept != s.counted {
+		h.memoryMu.Lock()
+		h.memory += kept - s.counted
+		if h.onGrowth != nil {
+			h.onGrowth(h.memory)
+		}
+		h.memoryMu.Unlock()
+		s.counted = kept
+	}
+	h.slots <- s
+}
+
+// OnMemoryGrowth calls f with the working memory the hashing slots keep in
+// all: at once, and again whenever it grows (a slot's first hash, its first
+// Better Auth scrypt hash). The server sizes its memory limit from it.
+// Calls are serialised.
+func (h *Hasher) OnMemoryGrowth(f func(keptBytes int)) {
+	h.memoryMu.Lock()
+	defer h.memoryMu.Unlock()
+	h.onGrowth = f
+	f(h.memory)
+}
 
 // Normalize applies NFKC before hashing, as the stored hashes were made, so
 // that the same password typed on different keyboards matches.
@@ -156,12 +191,12 @@ func Normalize(pw string) string { return norm.NFKC.String(pw) }
 
 // Hash returns a PHC-format argon2id hash of the NFKC-normalised password.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
-	mem, err := h.acquire(ctx)
+	s, err := h.acquire(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer h.release(mem)
-	return h.hashNow(mem, pw), nil
+	defer h.release(s)
+	return h.hashNow(s.mem, pw), nil
 }
 
 func (h *Hasher) hashNow(mem *hashmem.Arena, pw string) string {
@@ -186,12 +221,12 @@ func (h *Hasher) key(mem *hashmem.Arena, secret, salt []byte) []byte {
 // HashLegacy returns a hash in Better Auth's scrypt format (the rollback
 // window: the old service must be able to verify it).
 func (h *Hasher) HashLegacy(ctx context.Context, pw string) (string, error) {
-	mem, err := h.acquire(ctx)
+	s, err := h.acquire(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer h.release(mem)
-	return scryptHash(mem, pw), nil
+	defer h.release(s)
+	return scryptHash(s.mem, pw), nil
 }
 
 // HashFor hashes for the database's state: Better Auth scrypt in the
@@ -230,11 +265,12 @@ func (h *Hasher) Verify(ctx context.Context, pw, stored string, window bool) (bo
 
 // verify checks pw; padded reports a path cheaper than a legacy row's.
 func (h *Hasher) verify(ctx context.Context, pw, stored string, window bool) (ok, padded bool, err error) {
-	mem, err := h.acquire(ctx)
+	s, err := h.acquire(ctx)
 	if err != nil {
 		return false, false, err
 	}
-	defer h.release(mem)
+	defer h.release(s)
+	mem := s.mem
 	switch {
 	case stored == "" && window:
 		_, _ = verifyBetterAuthScrypt(mem, pw, h.dummyScrypt) // equal cost; the answer is no regardless
@@ -283,14 +319,14 @@ func (h *Hasher) Wrap(ctx context.Context, stored string) (string, error) {
 	if !ok || len(salt) != 32 || err != nil || len(key) != 64 {
 		return "", ErrMalformedHash
 	}
-	mem, err := h.acquire(ctx)
+	s, err := h.acquire(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer h.release(mem)
+	defer h.release(s)
 	argonSalt := make([]byte, saltLen)
 	_, _ = rand.Read(argonSalt)
-	wrapped := h.key(mem, key, argonSalt)
+	wrapped := h.key(s.mem, key, argonSalt)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("%sv=%d$m=%d,t=%d,p=%d$%s$%s$%s", wrappedPrefix, argon2id.Version, h.params.MemoryKiB, h.params.Time,
 		h.params.Threads, b64.EncodeToString(argonSalt), b64.EncodeToString(wrapped), salt), nil

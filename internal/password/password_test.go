@@ -254,23 +254,35 @@ func TestZeroCostStoredHashIsMalformed(t *testing.T) {
 
 // TestSlotKeepsTheLargerCost: a slot that has run scrypt and argon2id keeps
 // one working memory of scrypt's size for both, so a login flood on legacy
-// rows allocates nothing. Negative control: keeping only the argon2id cost
-// (NewHasher's keep) leaves the slot at 64 KiB and fails.
+// rows allocates nothing, and the growth is reported (the server's memory
+// limit follows it). Negative controls: keeping only the argon2id cost
+// (NewHasher's keep) leaves the slot at 64 KiB; not counting in release
+// leaves the report at the dummy's 64 KiB. Both fail.
 func TestSlotKeepsTheLargerCost(t *testing.T) {
 	ctx := context.Background()
-	h := NewHasher(fast, 1)
+	h := NewHasher(fast, 2)
+	var reports []int
+	h.OnMemoryGrowth(func(kept int) { reports = append(reports, kept) })
+	if len(reports) != 1 || reports[0] != int(fast.MemoryKiB)*1024 {
+		t.Fatalf("first report %v, want the dummy's slot (%d bytes)", reports, fast.MemoryKiB*1024)
+	}
 	legacy, err := h.HashLegacy(ctx, "Legacy-Passw0rd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stored := range []string{h.dummy, legacy, h.dummy} {
+	// The slots alternate: each runs both algorithms.
+	for _, stored := range []string{legacy, h.dummy} {
 		if _, err := h.Verify(ctx, "Legacy-Passw0rd", stored, false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mem := <-h.slots
-	defer func() { h.slots <- mem }()
-	if got, want := mem.KeptBytes(), scrypt.MemoryBytes(scryptN, scryptR); got != want {
-		t.Fatalf("the slot keeps %d bytes, want scrypt's %d", got, want)
+	a, b := <-h.slots, <-h.slots
+	defer func() { h.slots <- a; h.slots <- b }()
+	want := scrypt.MemoryBytes(scryptN, scryptR)
+	if a.mem.KeptBytes() != want || b.mem.KeptBytes() != want {
+		t.Fatalf("the slots keep %d and %d bytes, want scrypt's %d", a.mem.KeptBytes(), b.mem.KeptBytes(), want)
+	}
+	if last := reports[len(reports)-1]; last != 2*want {
+		t.Fatalf("reported %v, want the last report to be both slots' %d bytes", reports, 2*want)
 	}
 }
