@@ -44,9 +44,7 @@ const (
 
 // Better Auth's scrypt cost (seed contract §3.4): N=16384, r=16, p=1, a
 // 64-byte key; 32 MiB of working memory.
-const (
-	scryptN, scryptR, scryptP, scryptKeyLen = 16384, 16, 1, 64
-)
+const scryptN, scryptR, scryptP, scryptKeyLen = 16384, 16, 1, 64
 
 // ErrMalformedHash means a stored hash is in no format we know: an
 // operator-visible data problem, never a wrong password.
@@ -143,8 +141,8 @@ func (h *Hasher) measureWrapped() time.Duration {
 	return d[1]
 }
 
-// slot is one hash at a time's working memory, and how much of it the
-// Hasher has counted.
+// slot is a hashing slot: the working memory of one hash at a time, and
+// how much of it the Hasher has counted so far.
 type slot struct {
 	mem     *hashmem.Arena
 	counted int
