@@ -96,7 +96,11 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	h.release(s)
 	// In memory that is not kept: most servers never verify scrypt, and
 	// their slots should not grow to its cost for this one hash.
-	h.dummyScrypt = scryptHash(new(hashmem.Arena), hex.EncodeToString(pw[:]))
+	dummyScrypt, err := scryptHash(new(hashmem.Arena), hex.EncodeToString(pw[:]))
+	if err != nil {
+		panic(err) // scrypt with fixed valid parameters: only a crypto module that refuses PBKDF2
+	}
+	h.dummyScrypt = dummyScrypt
 	h.calibrate = h.measureWrapped
 	return h
 }
@@ -224,7 +228,7 @@ func (h *Hasher) HashLegacy(ctx context.Context, pw string) (string, error) {
 		return "", err
 	}
 	defer h.release(s)
-	return scryptHash(s.mem, pw), nil
+	return scryptHash(s.mem, pw)
 }
 
 // HashFor hashes for the database's state: Better Auth scrypt in the
@@ -271,11 +275,12 @@ func (h *Hasher) verify(ctx context.Context, pw, stored string, window bool) (ok
 	mem := s.mem
 	switch {
 	case stored == "" && window:
-		_, _ = verifyBetterAuthScrypt(mem, pw, h.dummyScrypt) // equal cost; the answer is no regardless
-		return false, false, nil
+		// Equal cost; the answer is no regardless, but a failure is told.
+		_, err := verifyBetterAuthScrypt(mem, pw, h.dummyScrypt)
+		return false, false, err
 	case stored == "":
-		_, _ = verifyArgon2(mem, pw, h.dummy)
-		return false, !window, nil
+		_, err := verifyArgon2(mem, pw, h.dummy)
+		return false, !window, err
 	case strings.HasPrefix(stored, "$argon2id$"):
 		ok, err := verifyArgon2(mem, pw, stored)
 		return ok, !window, err
@@ -339,7 +344,10 @@ func verifyWrapped(mem *hashmem.Arena, pw, stored string) (bool, error) {
 		return false, ErrMalformedHash
 	}
 	scryptSalt := rest[i+1:]
-	key := betterAuthScrypt(mem, pw, scryptSalt)
+	key, err := betterAuthScrypt(mem, pw, scryptSalt)
+	if err != nil {
+		return false, err
+	}
 	// The argon2id part has the PHC shape with the scrypt output as password.
 	return verifyArgon2Bytes(mem, key, "$argon2id$"+rest[:i])
 }
@@ -347,21 +355,26 @@ func verifyWrapped(mem *hashmem.Arena, pw, stored string) (bool, error) {
 // scryptHash is Better Auth's format: 16 random bytes as 32 hex characters,
 // whose ASCII is the scrypt salt; scrypt N=16384 r=16 p=1 dkLen=64 over the
 // NFKC password; stored "salthex:keyhex".
-func scryptHash(mem *hashmem.Arena, pw string) string {
+func scryptHash(mem *hashmem.Arena, pw string) (string, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	salt := hex.EncodeToString(b[:])
-	return salt + ":" + hex.EncodeToString(betterAuthScrypt(mem, pw, salt))
+	key, err := betterAuthScrypt(mem, pw, salt)
+	if err != nil {
+		return "", err
+	}
+	return salt + ":" + hex.EncodeToString(key), nil
 }
 
 // betterAuthScrypt is scrypt at Better Auth's cost over the NFKC password,
-// with the ASCII of the hex salt as the salt.
-func betterAuthScrypt(mem *hashmem.Arena, pw, salt string) []byte {
+// with the ASCII of the hex salt as the salt. The parameters are valid; an
+// error can only come from PBKDF2 (a crypto module that refuses it).
+func betterAuthScrypt(mem *hashmem.Arena, pw, salt string) ([]byte, error) {
 	key, err := scrypt.Key(mem, []byte(Normalize(pw)), []byte(salt), scryptN, scryptR, scryptP, scryptKeyLen)
 	if err != nil {
-		panic(fmt.Sprintf("password: scrypt with fixed valid parameters: %v", err)) // cannot happen
+		return nil, fmt.Errorf("password: scrypt: %w", err)
 	}
-	return key
+	return key, nil
 }
 
 func verifyArgon2(mem *hashmem.Arena, pw, stored string) (bool, error) {
@@ -409,6 +422,9 @@ func verifyBetterAuthScrypt(mem *hashmem.Arena, pw, stored string) (bool, error)
 	if err != nil {
 		return false, ErrMalformedHash
 	}
-	got := betterAuthScrypt(mem, pw, salt)
+	got, err := betterAuthScrypt(mem, pw, salt)
+	if err != nil {
+		return false, err
+	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

@@ -189,7 +189,10 @@ func TestPaddingToLegacyCost(t *testing.T) {
 	}
 	// Real legacy verifications move the floor toward their median.
 	// Negative control: Verify not observing legacy rows leaves it at 150ms.
-	legacy := scryptHash(new(hashmem.Arena), "legacy")
+	legacy, err := scryptHash(new(hashmem.Arena), "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for range 20 {
 		if _, err := h.Verify(ctx, "wrong", legacy, false); err != nil {
 			t.Fatal(err)
